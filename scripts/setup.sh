@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# One-shot set-up on Debian 12 as root: system packages, npm dependencies, build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pkgs=(etcd-server etcd-client containernetworking-plugins nftables iproute2 bird2 iperf3 tcpdump)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+# etcd-server's package starts a system etcd; Tortie's tests start their own on free loopback ports.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+  systemctl stop etcd || true
+fi
+npm ci --no-audit --no-fund
+npm run build
