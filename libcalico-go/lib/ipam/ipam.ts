@@ -1,0 +1,608 @@
+// Block IPAM over any Backend, with Calico's semantics (pools cut into node-affine blocks, FIFO
+// reuse, borrowing, reservations). Every write is a compare-and-swap, so no address is ever handed
+// out twice, however many processes on however many nodes allocate at once.
+import {
+  AlreadyExistsError,
+  type Backend,
+  ConflictError,
+  type KVPair,
+  NotFoundError,
+} from '../backend/api.js';
+import {
+  affinityKey,
+  affinityPrefix,
+  blockKey,
+  blockPrefix,
+  handleKey,
+  parseAffinityKey,
+  resourceKey,
+  resourcePrefix,
+} from '../backend/keys.js';
+import type { Resource } from '../apis/v3/resource.js';
+import {
+  type CIDR,
+  type IP,
+  type IPVersion,
+  cidrContainsIP,
+  cidrOverlaps,
+  formatCIDR,
+  formatIP,
+  parseCIDR,
+  parseIP,
+} from '../net/ip.js';
+import {
+  type BlockData,
+  assignFromBlock,
+  assignOrdinal,
+  attributeOf,
+  freeOrdinals,
+  hostOf,
+  ipOrdinal,
+  isEmpty,
+  newBlock,
+  ordinalsOfHandle,
+  releaseOrdinals,
+} from './block.js';
+import { type IPAMConfig, effectiveMaxBlocks, readIPAMConfig } from './config.js';
+import { type Pool, blockFor, candidateBlocks, poolFromResource, resolveRequestedPools } from './pools.js';
+
+export type SelectorMatcher = (selector: string, labels: Record<string, string>) => boolean;
+
+export interface IPAMOptions {
+  /** Evaluates a pool's nodeSelector against the node's labels. */
+  selects: SelectorMatcher;
+  /** Compare-and-swap attempts per operation before giving up (Calico: 100). */
+  maxRetries?: number;
+  now?: () => Date;
+}
+
+export interface AutoAssignRequest {
+  handleId: string;
+  /** Owner attributes stored with the allocation (node, pod, namespace, timestamp, …). */
+  attrs: Record<string, string>;
+  hostname: string;
+  num4: number;
+  num6: number;
+  ipv4Pools?: string[];
+  ipv6Pools?: string[];
+  maxBlocksPerHost?: number;
+  /** Intended use checked against pools' allowedUses (default Workload). */
+  intendedUse?: 'Workload' | 'Tunnel';
+}
+
+export interface AssignedIP {
+  ip: string;
+  /** Prefix length of the block it came from. */
+  blockPrefix: number;
+  version: IPVersion;
+}
+
+export class IPAMError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IPAMError';
+  }
+}
+
+/** Raised when the address asked for is already taken. */
+export class AddressInUseError extends IPAMError {}
+
+interface HandleData {
+  block: Record<string, number>;
+  deleted: boolean;
+}
+
+interface AffinityData {
+  state: 'pending' | 'confirmed' | 'pendingDeletion' | '';
+  deleted: boolean;
+}
+
+const RETRY_MESSAGE = 'Max retries hit - excessive concurrent IPAM requests';
+
+function isRetryable(e: unknown): boolean {
+  return e instanceof ConflictError || e instanceof AlreadyExistsError || e instanceof NotFoundError;
+}
+
+/** Jittered exponential backoff, capped: spreads out writers that keep colliding on one block. */
+function backoff(attempt: number): Promise<void> {
+  if (attempt < 2) return Promise.resolve();
+  const cap = Math.min(50, 2 ** Math.min(attempt, 6));
+  return new Promise((r) => setTimeout(r, Math.random() * cap));
+}
+
+export class IPAM {
+  private readonly maxRetries: number;
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly store: Backend,
+    private readonly opts: IPAMOptions,
+  ) {
+    this.maxRetries = opts.maxRetries ?? 100;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  config(): Promise<IPAMConfig> {
+    return readIPAMConfig(this.store);
+  }
+
+  async pools(): Promise<Pool[]> {
+    const { items } = await this.store.list(resourcePrefix('IPPool'));
+    return items.map((kv) => poolFromResource(JSON.parse(kv.value) as Resource)).filter((p): p is Pool => p !== null);
+  }
+
+  /** Reserved CIDRs from every IPReservation, as a predicate. */
+  async reservations(): Promise<(ip: IP) => boolean> {
+    const { items } = await this.store.list(resourcePrefix('IPReservation'));
+    const cidrs: CIDR[] = [];
+    for (const kv of items) {
+      const spec = (JSON.parse(kv.value) as Resource).spec as { reservedCIDRs?: string[] } | undefined;
+      for (const s of spec?.reservedCIDRs ?? []) {
+        const c = parseCIDR(s.includes('/') ? s : s.includes(':') ? `${s}/128` : `${s}/32`);
+        if (c) cidrs.push(c);
+      }
+    }
+    return (ip) => cidrs.some((c) => cidrContainsIP(c, ip));
+  }
+
+  private async nodeLabels(host: string): Promise<Record<string, string>> {
+    const kv = await this.store.get(resourceKey('Node', host));
+    return kv ? ((JSON.parse(kv.value) as Resource).metadata.labels ?? {}) : {};
+  }
+
+  // ---- handles -----------------------------------------------------------------------------
+
+  private async changeHandle(handleId: string, blockCidr: string, delta: number): Promise<void> {
+    const key = handleKey(handleId);
+    for (let attempt = 0; attempt < this.maxRetries; attempt++) {
+      const kv = await this.store.get(key);
+      try {
+        if (!kv) {
+          if (delta <= 0) return;
+          const h: HandleData = { block: { [blockCidr]: delta }, deleted: false };
+          await this.store.create(key, JSON.stringify(h));
+          return;
+        }
+        const h = JSON.parse(kv.value) as HandleData;
+        const n = (h.block[blockCidr] ?? 0) + delta;
+        if (n > 0) h.block[blockCidr] = n;
+        else delete h.block[blockCidr];
+        if (Object.keys(h.block).length === 0) await this.store.delete(key, kv.revision);
+        else await this.store.update(key, JSON.stringify(h), kv.revision);
+        return;
+      } catch (e) {
+        if (!isRetryable(e)) throw e;
+        await backoff(attempt);
+      }
+    }
+    throw new IPAMError(RETRY_MESSAGE);
+  }
+
+  // ---- assignment --------------------------------------------------------------------------
+
+  /** Allocates `num4` IPv4 and `num6` IPv6 addresses for a handle, as Calico's AutoAssign. */
+  async autoAssign(req: AutoAssignRequest): Promise<{ ipv4: AssignedIP[]; ipv6: AssignedIP[] }> {
+    const [cfg, allPools, reserved, labels] = await Promise.all([
+      this.config(),
+      this.pools(),
+      this.reservations(),
+      this.nodeLabels(req.hostname),
+    ]);
+    const use = req.intendedUse ?? 'Workload';
+    const eligible = (version: IPVersion, requested?: string[]) => {
+      const explicit = requested && requested.length > 0;
+      return resolveRequestedPools(allPools, requested, version).filter(
+        (p) =>
+          !p.disabled &&
+          p.allowedUses.includes(use) &&
+          (explicit || (p.assignmentMode === 'Automatic' && this.opts.selects(p.nodeSelector, labels))),
+      );
+    };
+    const pools4 = req.num4 > 0 ? eligible(4, req.ipv4Pools) : [];
+    const pools6 = req.num6 > 0 ? eligible(6, req.ipv6Pools) : [];
+    const ipv4 = req.num4 > 0 ? await this.assignFamily(4, req.num4, pools4, req, cfg, reserved) : [];
+    let ipv6: AssignedIP[] = [];
+    try {
+      ipv6 = req.num6 > 0 ? await this.assignFamily(6, req.num6, pools6, req, cfg, reserved) : [];
+    } catch (e) {
+      // Half a dual-stack request is no use to a pod: give back what the other family got.
+      if (ipv4.length > 0) await this.releaseByHandle(req.handleId);
+      throw e;
+    }
+    return { ipv4, ipv6 };
+  }
+
+  private async assignFamily(
+    version: IPVersion,
+    num: number,
+    pools: Pool[],
+    req: AutoAssignRequest,
+    cfg: IPAMConfig,
+    reserved: (ip: IP) => boolean,
+  ): Promise<AssignedIP[]> {
+    const out: AssignedIP[] = [];
+    const kind = `IPv${version}`;
+    if (pools.length === 0) {
+      throw new IPAMError(`no configured ${kind} pools are enabled and select node ${JSON.stringify(req.hostname)}`);
+    }
+    const maxBlocks = effectiveMaxBlocks(cfg, req.maxBlocksPerHost);
+    let limitHit = false;
+    for (let round = 0; out.length < num && round < this.maxRetries; round++) {
+      const affine = await this.affineBlocks(req.hostname, version, pools);
+      for (const cidr of affine) {
+        if (out.length >= num) break;
+        out.push(...(await this.assignFromExisting(cidr, num - out.length, req, reserved, true)));
+      }
+      if (out.length >= num) break;
+      if (affine.length >= maxBlocks) {
+        limitHit = true;
+        break;
+      }
+      if (!cfg.autoAllocateBlocks) break;
+      const claimed = await this.claimNewBlock(version, pools, req.hostname, reserved);
+      if (!claimed) break;
+    }
+    if (out.length < num && !cfg.strictAffinity) {
+      out.push(...(await this.borrow(version, num - out.length, pools, req, reserved)));
+    }
+    if (out.length < num) {
+      const why = limitHit
+        ? `Need to allocate an IPAM block but could not - limit of ${maxBlocks} blocks reached for this node`
+        : cfg.strictAffinity
+          ? 'No more free affine blocks and strict affinity enabled'
+          : `No IPs available in pools: [${pools.map((p) => formatCIDR(p.cidr)).join(' ')}]`;
+      if (out.length > 0) await this.releaseIPs(out.map((a) => a.ip));
+      throw new IPAMError(`Assigned ${out.length} out of ${num} requested ${kind} addresses; ${why}`);
+    }
+    return out;
+  }
+
+  /**
+   * The host's affine blocks inside the given pools, repairing claims a crashed allocator left
+   * half-done: a pending affinity whose block is missing gets its block, one whose block exists
+   * with our affinity is confirmed, one pointing at another host's block is dropped.
+   */
+  private async affineBlocks(host: string, version: IPVersion, pools: Pool[]): Promise<CIDR[]> {
+    const { items } = await this.store.list(affinityPrefix(host, version));
+    const out: CIDR[] = [];
+    for (const kv of items) {
+      const parsed = parseAffinityKey(kv.key);
+      const cidr = parsed && parseCIDR(parsed.cidr);
+      if (!cidr) continue;
+      const aff = (kv.value ? JSON.parse(kv.value) : { state: 'confirmed', deleted: false }) as AffinityData;
+      if (aff.state === 'pendingDeletion' || aff.deleted) continue;
+      const owned = await this.ensureBlockFor(host, cidr, kv);
+      if (owned && pools.some((p) => cidrOverlaps(p.cidr, cidr))) out.push(cidr);
+    }
+    return out;
+  }
+
+  private async ensureBlockFor(host: string, cidr: CIDR, aff: KVPair): Promise<boolean> {
+    let block = await this.store.get(blockKey(cidr));
+    if (!block) {
+      try {
+        block = await this.store.create(blockKey(cidr), JSON.stringify(newBlock(cidr, `host:${host}`, this.now())));
+      } catch (e) {
+        if (!(e instanceof AlreadyExistsError)) throw e;
+        block = await this.store.get(blockKey(cidr));
+        if (!block) return false;
+      }
+    }
+    const data = JSON.parse(block.value) as BlockData;
+    if (data.affinity !== `host:${host}`) {
+      await this.store.delete(aff.key, aff.revision).catch((e) => {
+        if (!isRetryable(e)) throw e;
+      });
+      return false;
+    }
+    const state = aff.value ? (JSON.parse(aff.value) as AffinityData).state : 'confirmed';
+    if (state === 'pending') {
+      await this.store
+        .update(aff.key, JSON.stringify({ state: 'confirmed', deleted: false }), aff.revision)
+        .catch((e) => {
+          if (!isRetryable(e)) throw e;
+        });
+    }
+    return true;
+  }
+
+  /** Claims the first free block of the pools for `host` (pending affinity → block → confirmed). */
+  private async claimNewBlock(
+    version: IPVersion,
+    pools: Pool[],
+    host: string,
+    reserved: (ip: IP) => boolean,
+  ): Promise<CIDR | null> {
+    const { items } = await this.store.list(blockPrefix(version));
+    const existing = new Set(items.map((kv) => (JSON.parse(kv.value) as BlockData).cidr));
+    for (const pool of pools) {
+      for (const cidr of candidateBlocks(pool, host)) {
+        const text = formatCIDR(cidr);
+        if (existing.has(text)) continue;
+        if (wholeBlockReserved(cidr, reserved)) continue;
+        const affKey = affinityKey(host, cidr);
+        await this.store.create(affKey, JSON.stringify({ state: 'pending', deleted: false })).catch((e) => {
+          if (!(e instanceof AlreadyExistsError)) throw e;
+        });
+        try {
+          await this.store.create(blockKey(cidr), JSON.stringify(newBlock(cidr, `host:${host}`, this.now())));
+        } catch (e) {
+          if (!(e instanceof AlreadyExistsError)) throw e;
+          const other = await this.store.get(blockKey(cidr));
+          if (!other || (JSON.parse(other.value) as BlockData).affinity !== `host:${host}`) {
+            const mine = await this.store.get(affKey);
+            if (mine) await this.store.delete(affKey, mine.revision).catch(() => undefined);
+            existing.add(text);
+            continue;
+          }
+        }
+        await this.store.apply(affKey, JSON.stringify({ state: 'confirmed', deleted: false }));
+        return cidr;
+      }
+    }
+    return null;
+  }
+
+  /** Assigns up to `num` addresses from one existing block with CAS; [] when it has none to give. */
+  private async assignFromExisting(
+    cidr: CIDR,
+    num: number,
+    req: AutoAssignRequest,
+    reserved: (ip: IP) => boolean,
+    affineOnly: boolean,
+  ): Promise<AssignedIP[]> {
+    const key = blockKey(cidr);
+    const blockText = formatCIDR(cidr);
+    for (let attempt = 0; attempt < this.maxRetries; attempt++) {
+      const kv = await this.store.get(key);
+      if (!kv) return [];
+      const b = JSON.parse(kv.value) as BlockData;
+      if (affineOnly && b.affinity !== `host:${req.hostname}`) return [];
+      if (!affineOnly && b.affinity === `host:${req.hostname}`) return [];
+      const ips = assignFromBlock(b, num, req.handleId, req.attrs, reserved);
+      if (ips.length === 0) return [];
+      // Handle first: a crash between the two writes leaves a countable handle, never an
+      // allocation that no DEL can find.
+      await this.changeHandle(req.handleId, blockText, ips.length);
+      try {
+        await this.store.update(key, JSON.stringify(b), kv.revision);
+        return ips.map((ip) => ({ ip: formatIP(ip), blockPrefix: cidr.prefix, version: ip.version }));
+      } catch (e) {
+        await this.changeHandle(req.handleId, blockText, -ips.length);
+        if (!isRetryable(e)) throw e;
+        await backoff(attempt);
+      }
+    }
+    throw new IPAMError(RETRY_MESSAGE);
+  }
+
+  /** Takes addresses from other hosts' blocks (strictAffinity off), as Calico does when a host is full. */
+  private async borrow(
+    version: IPVersion,
+    num: number,
+    pools: Pool[],
+    req: AutoAssignRequest,
+    reserved: (ip: IP) => boolean,
+  ): Promise<AssignedIP[]> {
+    const out: AssignedIP[] = [];
+    const { items } = await this.store.list(blockPrefix(version));
+    for (const kv of items) {
+      if (out.length >= num) break;
+      const b = JSON.parse(kv.value) as BlockData;
+      const cidr = parseCIDR(b.cidr);
+      if (!cidr || !pools.some((p) => cidrOverlaps(p.cidr, cidr))) continue;
+      if (b.affinity === `host:${req.hostname}` || freeOrdinals(b, reserved).length === 0) continue;
+      out.push(...(await this.assignFromExisting(cidr, num - out.length, req, reserved, false)));
+    }
+    return out;
+  }
+
+  /** Assigns one specific address (CNI_ARGS IP=). The block is claimed for the host if new. */
+  async assignIP(req: { ip: string; handleId: string; attrs: Record<string, string>; hostname: string }): Promise<AssignedIP> {
+    const ip = parseIP(req.ip);
+    if (!ip) throw new IPAMError(`invalid IP address ${JSON.stringify(req.ip)}`);
+    const [cfg, pools] = await Promise.all([this.config(), this.pools()]);
+    const pool = pools.find((p) => cidrContainsIP(p.cidr, ip));
+    if (!pool) throw new IPAMError(`IP ${req.ip} is not in any configured pool`);
+    if (pool.disabled) throw new IPAMError(`IP ${req.ip} is in pool ${pool.name}, which is disabled`);
+    const cidr = blockFor(pool, ip.value);
+    const key = blockKey(cidr);
+    const blockText = formatCIDR(cidr);
+    for (let attempt = 0; attempt < this.maxRetries; attempt++) {
+      let kv = await this.store.get(key);
+      if (!kv) {
+        await this.claimSpecificBlock(cidr, req.hostname);
+        kv = await this.store.get(key);
+        if (!kv) continue;
+      }
+      const b = JSON.parse(kv.value) as BlockData;
+      if (cfg.strictAffinity && b.affinity !== `host:${req.hostname}`) {
+        throw new IPAMError(`IP ${req.ip} is in block ${blockText}, which is not affine to ${req.hostname} and strict affinity is enabled`);
+      }
+      const ord = ipOrdinal(b, ip)!;
+      if (!assignOrdinal(b, ord, req.handleId, req.attrs)) {
+        throw new AddressInUseError(`Address already assigned in block: ${req.ip}`);
+      }
+      await this.changeHandle(req.handleId, blockText, 1);
+      try {
+        await this.store.update(key, JSON.stringify(b), kv.revision);
+        return { ip: formatIP(ip), blockPrefix: ip.version === 4 ? 32 : 128, version: ip.version };
+      } catch (e) {
+        await this.changeHandle(req.handleId, blockText, -1);
+        if (!isRetryable(e)) throw e;
+        await backoff(attempt);
+      }
+    }
+    throw new IPAMError(RETRY_MESSAGE);
+  }
+
+  private async claimSpecificBlock(cidr: CIDR, host: string): Promise<void> {
+    const affKey = affinityKey(host, cidr);
+    await this.store.create(affKey, JSON.stringify({ state: 'pending', deleted: false })).catch((e) => {
+      if (!(e instanceof AlreadyExistsError)) throw e;
+    });
+    try {
+      await this.store.create(blockKey(cidr), JSON.stringify(newBlock(cidr, `host:${host}`, this.now())));
+      await this.store.apply(affKey, JSON.stringify({ state: 'confirmed', deleted: false }));
+    } catch (e) {
+      if (!(e instanceof AlreadyExistsError)) throw e;
+      const mine = await this.store.get(affKey);
+      if (mine) await this.store.delete(affKey, mine.revision).catch(() => undefined);
+    }
+  }
+
+  // ---- release -----------------------------------------------------------------------------
+
+  /**
+   * Writes a block after a release: an empty block that no host owns is deleted, anything else
+   * is updated. Throws the backend's CAS errors for the caller's retry loop.
+   */
+  private async writeReleased(kv: KVPair, b: BlockData): Promise<void> {
+    if (isEmpty(b) && hostOf(b) === null) await this.store.delete(kv.key, kv.revision);
+    else await this.store.update(kv.key, JSON.stringify(b), kv.revision);
+  }
+
+  /** Frees every address of a handle; returns them. A missing handle is nothing to do. */
+  async releaseByHandle(handleId: string): Promise<string[]> {
+    const hk = handleKey(handleId);
+    const released: string[] = [];
+    for (let attempt = 0; attempt < this.maxRetries; attempt++) {
+      const hkv = await this.store.get(hk);
+      if (!hkv) return released;
+      const h = JSON.parse(hkv.value) as HandleData;
+      for (const blockText of Object.keys(h.block)) {
+        const cidr = parseCIDR(blockText);
+        if (cidr) released.push(...(await this.releaseHandleInBlock(cidr, handleId)));
+      }
+      try {
+        await this.store.delete(hk, hkv.revision);
+        return released;
+      } catch (e) {
+        if (!isRetryable(e)) throw e;
+        await backoff(attempt);
+      }
+    }
+    throw new IPAMError(RETRY_MESSAGE);
+  }
+
+  private async releaseHandleInBlock(cidr: CIDR, handleId: string): Promise<string[]> {
+    const key = blockKey(cidr);
+    for (let attempt = 0; attempt < this.maxRetries; attempt++) {
+      const kv = await this.store.get(key);
+      if (!kv) return [];
+      const b = JSON.parse(kv.value) as BlockData;
+      const ords = ordinalsOfHandle(b, handleId);
+      if (ords.length === 0) return [];
+      const ips = ords.map((o) => formatIP({ version: cidr.version, value: cidr.network + BigInt(o) }));
+      releaseOrdinals(b, ords);
+      try {
+        await this.writeReleased(kv, b);
+        return ips;
+      } catch (e) {
+        if (!isRetryable(e)) throw e;
+        await backoff(attempt);
+      }
+    }
+    throw new IPAMError(RETRY_MESSAGE);
+  }
+
+  /** Finds the block holding `ip`: by its pool's block size, else by scanning every block. */
+  private async blockKeyFor(ip: IP, pools: Pool[]): Promise<string | null> {
+    const pool = pools.find((p) => cidrContainsIP(p.cidr, ip));
+    if (pool) return blockKey(blockFor(pool, ip.value));
+    const { items } = await this.store.list(blockPrefix(ip.version));
+    for (const kv of items) {
+      const c = parseCIDR((JSON.parse(kv.value) as BlockData).cidr);
+      if (c && cidrContainsIP(c, ip)) return kv.key;
+    }
+    return null;
+  }
+
+  /**
+   * Frees addresses. With `handleId`/`sequenceNumber`, an address is freed only if it still
+   * belongs to that handle / allocation (so a stale leak report cannot free a reused address).
+   */
+  async releaseIPs(
+    ips: string[],
+    guard?: { handleId?: string; sequenceNumber?: number },
+  ): Promise<{ released: string[]; notAssigned: string[] }> {
+    const pools = await this.pools();
+    const released: string[] = [];
+    const notAssigned: string[] = [];
+    for (const text of ips) {
+      const ip = parseIP(text);
+      if (!ip) throw new IPAMError(`invalid IP address ${JSON.stringify(text)}`);
+      const key = await this.blockKeyFor(ip, pools);
+      const freed = key ? await this.releaseOne(key, ip, guard) : null;
+      if (freed === null) {
+        notAssigned.push(text);
+        continue;
+      }
+      released.push(formatIP(ip));
+      if (freed.handleId) await this.changeHandle(freed.handleId, freed.block, -1);
+    }
+    return { released, notAssigned };
+  }
+
+  /** Frees one address in its block; returns the handle it held and the block, or null when it was free. */
+  private async releaseOne(
+    key: string,
+    ip: IP,
+    guard?: { handleId?: string; sequenceNumber?: number },
+  ): Promise<{ handleId: string; block: string } | null> {
+    for (let attempt = 0; attempt < this.maxRetries; attempt++) {
+      const kv = await this.store.get(key);
+      if (!kv) return null;
+      const b = JSON.parse(kv.value) as BlockData;
+      const ord = ipOrdinal(b, ip);
+      if (ord === null) return null;
+      const attr = attributeOf(b, ord);
+      if (!attr) return null;
+      if (guard?.handleId !== undefined && attr.handle_id !== guard.handleId) {
+        throw new IPAMError(`IP ${formatIP(ip)} is held by handle ${attr.handle_id ?? '<none>'}, not ${guard.handleId}`);
+      }
+      if (guard?.sequenceNumber !== undefined && b.sequenceNumberForAllocation[String(ord)] !== guard.sequenceNumber) {
+        throw new IPAMError(`IP ${formatIP(ip)} was re-allocated since the report was made (sequence number changed)`);
+      }
+      releaseOrdinals(b, [ord]);
+      try {
+        await this.writeReleased(kv, b);
+        return { handleId: attr.handle_id ?? '', block: b.cidr };
+      } catch (e) {
+        if (!isRetryable(e)) throw e;
+        await backoff(attempt);
+      }
+    }
+    throw new IPAMError(RETRY_MESSAGE);
+  }
+
+  // ---- inspection --------------------------------------------------------------------------
+
+  async blocks(version?: IPVersion): Promise<BlockData[]> {
+    const { items } = await this.store.list(blockPrefix(version));
+    return items.map((kv) => JSON.parse(kv.value) as BlockData);
+  }
+
+  /** Who holds an address: handle and attributes, or null when it is free. */
+  async assignment(text: string): Promise<{ handleId?: string; attrs: Record<string, string> } | null> {
+    const ip = parseIP(text);
+    if (!ip) throw new IPAMError(`invalid IP address ${JSON.stringify(text)}`);
+    const key = await this.blockKeyFor(ip, await this.pools());
+    const kv = key ? await this.store.get(key) : null;
+    if (!kv) return null;
+    const b = JSON.parse(kv.value) as BlockData;
+    const ord = ipOrdinal(b, ip);
+    const attr = ord === null ? null : attributeOf(b, ord);
+    return attr ? { handleId: attr.handle_id, attrs: attr.secondary ?? {} } : null;
+  }
+}
+
+function wholeBlockReserved(cidr: CIDR, reserved: (ip: IP) => boolean): boolean {
+  // Cheap test first: if either end is free the block is usable.
+  const last = cidr.network + (1n << BigInt((cidr.version === 4 ? 32 : 128) - cidr.prefix)) - 1n;
+  if (!reserved({ version: cidr.version, value: cidr.network }) || !reserved({ version: cidr.version, value: last })) {
+    return false;
+  }
+  for (let v = cidr.network; v <= last; v++) if (!reserved({ version: cidr.version, value: v })) return false;
+  return true;
+}
