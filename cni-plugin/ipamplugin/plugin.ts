@@ -22,6 +22,17 @@ export const ErrAddressInUse = 101;
 
 const LOCK_WAIT_MS = 30_000;
 
+/**
+ * The next hop handed to main plugins, as Calico uses it: a link-local address that the host end
+ * of the pod's link answers for, never an address of the pool (ptp puts it on its host veth).
+ */
+const GATEWAY_V4 = '169.254.1.1';
+const GATEWAY_V6 = 'fe80::1';
+
+function withGateway(address: string, version: 4 | 6): { address: string; gateway: string } {
+  return { address, gateway: version === 4 ? GATEWAY_V4 : GATEWAY_V6 };
+}
+
 /** Go's time.Time.String() in UTC, as Calico stores the `timestamp` attribute. */
 function goTimestamp(d: Date): string {
   const iso = d.toISOString(); // 2026-01-02T03:04:05.678Z
@@ -93,12 +104,12 @@ async function add(inv: Invocation, env: Record<string, string | undefined>): Pr
     if (k8s) Object.assign(attrs, k8s);
     const lock = await acquireHostLock(`tortie-ipam/${conf.datastore.datastoreType}/${node}`, LOCK_WAIT_MS);
     try {
-      const ips: { address: string }[] = [];
+      const ips: { address: string; gateway: string }[] = [];
       if (wanted.length > 0) {
         try {
           for (const ip of wanted) {
             const a = await ipam.assignIP({ ip, handleId, attrs, hostname: node });
-            ips.push({ address: `${a.ip}/${a.blockPrefix}` });
+            ips.push(withGateway(`${a.ip}/${a.blockPrefix}`, a.version));
           }
         } catch (e) {
           await ipam.releaseByHandle(handleId);
@@ -114,7 +125,7 @@ async function add(inv: Invocation, env: Record<string, string | undefined>): Pr
           ipv4Pools: conf.ipv4Pools,
           ipv6Pools: conf.ipv6Pools,
         });
-        for (const a of [...r.ipv4, ...r.ipv6]) ips.push({ address: `${a.ip}/${a.blockPrefix}` });
+        for (const a of [...r.ipv4, ...r.ipv6]) ips.push(withGateway(`${a.ip}/${a.blockPrefix}`, a.version));
       }
       return { ips, routes: conf.routes };
     } finally {

@@ -43,6 +43,7 @@ import {
   ordinalsOfHandle,
   releaseOrdinals,
 } from './block.js';
+import { AddressInUseError, IPAMError } from './errors.js';
 import { type IPAMConfig, effectiveMaxBlocks, readIPAMConfig } from './config.js';
 import { type Pool, blockFor, candidateBlocks, poolFromResource, resolveRequestedPools } from './pools.js';
 
@@ -77,15 +78,7 @@ export interface AssignedIP {
   version: IPVersion;
 }
 
-export class IPAMError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'IPAMError';
-  }
-}
-
-/** Raised when the address asked for is already taken. */
-export class AddressInUseError extends IPAMError {}
+export { AddressInUseError, IPAMError } from './errors.js';
 
 interface HandleData {
   block: Record<string, number>;

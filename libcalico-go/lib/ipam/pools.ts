@@ -1,4 +1,5 @@
 // Which pools a request may use, and the order in which a host probes a pool's blocks.
+import { IPAMError } from './errors.js';
 import type { Resource } from '../apis/v3/resource.js';
 import { type CIDR, type IPVersion, bitsOf, formatCIDR, mask, parseCIDR } from '../net/ip.js';
 
@@ -66,9 +67,9 @@ export function resolveRequestedPools(all: Pool[], requested: string[] | undefin
   return requested.map((want) => {
     const c = parseCIDR(want);
     const p = all.find((x) => x.name === want || (c !== null && formatCIDR(x.cidr) === formatCIDR(c)));
-    if (!p) throw new Error(`IP pool ${JSON.stringify(want)} does not exist`);
-    if (p.disabled) throw new Error(`IP pool ${JSON.stringify(want)} is disabled`);
-    if (p.cidr.version !== version) throw new Error(`IP pool ${JSON.stringify(want)} is not an IPv${version} pool`);
+    if (!p) throw new IPAMError(`IP pool ${JSON.stringify(want)} does not exist`);
+    if (p.disabled) throw new IPAMError(`IP pool ${JSON.stringify(want)} is disabled`);
+    if (p.cidr.version !== version) throw new IPAMError(`IP pool ${JSON.stringify(want)} is not an IPv${version} pool`);
     return p;
   });
 }

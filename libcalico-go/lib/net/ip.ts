@@ -148,3 +148,10 @@ export function cidrOverlaps(a: CIDR, b: CIDR): boolean {
 export function cidrOf(ip: IP, prefix: number): CIDR {
   return { version: ip.version, network: ip.value & mask(ip.version, prefix), prefix };
 }
+
+/** Orders CIDRs: IPv4 before IPv6, then by network address, then by prefix. */
+export function compareCIDR(a: CIDR, b: CIDR): number {
+  if (a.version !== b.version) return a.version - b.version;
+  if (a.network !== b.network) return a.network < b.network ? -1 : 1;
+  return a.prefix - b.prefix;
+}
