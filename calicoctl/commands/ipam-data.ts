@@ -71,6 +71,8 @@ export interface CheckReport {
   notInPool: { ip: string; owners: string[] }[];
   noAllocation: { ip: string; owners: string[] }[];
   handlesWithoutIPs: string[];
+  /** Revision of each handle record, so a release can refuse one that changed since the check. */
+  handleRevisions: Map<string, string>;
   handlesWithIPs: number;
   missingHandles: string[];
   allocations: Allocation[];
@@ -159,6 +161,7 @@ export async function runCheck(store: Backend, version: string): Promise<CheckRe
     notInPool,
     noAllocation,
     handlesWithoutIPs: [...handles].filter((h) => !referenced.has(h)).sort(),
+    handleRevisions: new Map(handleKVs.map((kv) => [kv.key.slice(HANDLE_PREFIX.length), kv.revision])),
     handlesWithIPs: [...handles].filter((h) => referenced.has(h)).length,
     missingHandles: [...referenced].filter((h) => !handles.has(h)).sort(),
     allocations,

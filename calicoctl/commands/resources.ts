@@ -10,6 +10,7 @@ import { validateResource } from '../../libcalico-go/lib/apis/v3/validate.js';
 import { ResourceClient } from '../../libcalico-go/lib/clientv3/resources.js';
 import { renderCustomColumns, renderGet } from '../printers/get-columns.js';
 import { type ParsedArgs, UsageError, flag, flagBool } from './args.js';
+import { compatVersion } from './compat.js';
 import { asDocument, toJson, toYaml } from './output.js';
 
 export interface Io {
@@ -189,7 +190,7 @@ export async function cmdGet(store: Backend, p: ParsedArgs, io: Io): Promise<voi
   if (output === 'yaml') return io.out(toYaml(asDocument(kind.kind, items, single, await store.revision())));
   if (output === 'json') return io.out(toJson(asDocument(kind.kind, items, single, await store.revision())));
   const showNamespace = kind.namespaced && (allNs || flag(p, 'namespace') !== undefined);
-  const ctx = { globalASNumber: await globalAS(client) };
+  const ctx = { globalASNumber: await globalAS(client), calicoVersion: compatVersion() };
   if (output.startsWith('custom-columns=')) {
     const headings = output.slice('custom-columns='.length).split(',').filter((h) => h !== '');
     return io.out(renderCustomColumns(headings, items, { kind: kind.kind, ctx }));
