@@ -1,31 +1,61 @@
 // A per-node mutex between plugin processes on one host, like Calico's ipam.lock flock but with
-// nothing to clean up: it is an abstract unix socket, which the kernel frees the moment its
-// holder exits, even on kill -9. Correctness never depends on it (IPAM writes are CAS); it only
-// turns a thundering herd on one block into a queue.
-import { createServer, type Server } from 'node:net';
+// nothing to clean up: the holder listens on an abstract unix socket, which the kernel frees the
+// moment the holder exits, even on kill -9. Waiters connect to the holder and sleep until that
+// connection closes, so nobody polls. Correctness never depends on the lock (IPAM writes are CAS);
+// it only turns a thundering herd on one block into a queue.
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 export interface HostLock {
   release(): Promise<void>;
 }
 
-function tryListen(name: string): Promise<Server | null> {
+function tryListen(path: string): Promise<Server | null> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' ? resolve(null) : reject(e)));
-    srv.listen({ path: `\0${name}` }, () => resolve(srv));
+    srv.listen({ path }, () => resolve(srv));
+  });
+}
+
+/** Resolves when the current holder lets go (or at once if there is none). */
+function waitForHolder(path: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ path });
+    const done = () => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    sock.on('error', done);
+    sock.on('close', done);
   });
 }
 
 /** Waits for the lock up to `timeoutMs`; resolves null on timeout (callers go on without it). */
 export async function acquireHostLock(name: string, timeoutMs: number): Promise<HostLock | null> {
+  const path = `\0${name}`;
   const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; ; attempt++) {
-    const srv = await tryListen(name);
+  for (;;) {
+    const srv = await tryListen(path);
     if (srv) {
+      const waiters = new Set<Socket>();
+      srv.on('connection', (s) => {
+        waiters.add(s);
+        s.on('close', () => waiters.delete(s));
+        s.on('error', () => undefined);
+      });
       srv.unref();
-      return { release: () => new Promise<void>((r) => srv.close(() => r())) };
+      return {
+        release: () =>
+          new Promise<void>((r) => {
+            srv.close(() => r());
+            for (const s of waiters) s.destroy();
+          }),
+      };
     }
-    if (Date.now() >= deadline) return null;
-    await new Promise((r) => setTimeout(r, 1 + Math.random() * Math.min(20, 2 + attempt)));
+    const left = deadline - Date.now();
+    if (left <= 0) return null;
+    await waitForHolder(path, left);
   }
 }
