@@ -147,6 +147,16 @@ export class IPAM {
 
   private async changeHandle(handleId: string, blockCidr: string, delta: number): Promise<void> {
     const key = handleKey(handleId);
+    if (delta > 0) {
+      // The common case is a new container whose handle does not exist yet: one write, no read.
+      const h: HandleData = { block: { [blockCidr]: delta }, deleted: false };
+      try {
+        await this.store.create(key, JSON.stringify(h));
+        return;
+      } catch (e) {
+        if (!(e instanceof AlreadyExistsError)) throw e;
+      }
+    }
     for (let attempt = 0; attempt < this.maxRetries; attempt++) {
       const kv = await this.store.get(key);
       try {
@@ -221,10 +231,13 @@ export class IPAM {
     const maxBlocks = effectiveMaxBlocks(cfg, req.maxBlocksPerHost);
     let limitHit = false;
     for (let round = 0; out.length < num && round < this.maxRetries; round++) {
-      const affine = await this.affineBlocks(req.hostname, version, pools);
-      for (const cidr of affine) {
+      const affine = await this.hostAffinities(req.hostname, version, pools);
+      // Blocks are read one by one, and only until the request is met.
+      for (const { cidr, kv } of affine) {
         if (out.length >= num) break;
-        out.push(...(await this.assignFromExisting(cidr, num - out.length, req, reserved, true)));
+        const block = await this.ensureBlockFor(req.hostname, cidr, kv);
+        if (!block || block.data.unallocated.length === 0) continue;
+        out.push(...(await this.assignFromExisting(cidr, num - out.length, req, reserved, true, block)));
       }
       if (out.length >= num) break;
       if (affine.length >= maxBlocks) {
@@ -250,27 +263,27 @@ export class IPAM {
     return out;
   }
 
-  /**
-   * The host's affine blocks inside the given pools, repairing claims a crashed allocator left
-   * half-done: a pending affinity whose block is missing gets its block, one whose block exists
-   * with our affinity is confirmed, one pointing at another host's block is dropped.
-   */
-  private async affineBlocks(host: string, version: IPVersion, pools: Pool[]): Promise<CIDR[]> {
+  /** The host's live block affinities inside the given pools (affinity records only). */
+  private async hostAffinities(host: string, version: IPVersion, pools: Pool[]): Promise<{ cidr: CIDR; kv: KVPair }[]> {
     const { items } = await this.store.list(affinityPrefix(host, version));
-    const out: CIDR[] = [];
+    const out: { cidr: CIDR; kv: KVPair }[] = [];
     for (const kv of items) {
       const parsed = parseAffinityKey(kv.key);
       const cidr = parsed && parseCIDR(parsed.cidr);
       if (!cidr) continue;
       const aff = (kv.value ? JSON.parse(kv.value) : { state: 'confirmed', deleted: false }) as AffinityData;
       if (aff.state === 'pendingDeletion' || aff.deleted) continue;
-      const owned = await this.ensureBlockFor(host, cidr, kv);
-      if (owned && pools.some((p) => cidrOverlaps(p.cidr, cidr))) out.push(cidr);
+      if (pools.some((p) => cidrOverlaps(p.cidr, cidr))) out.push({ cidr, kv });
     }
     return out;
   }
 
-  private async ensureBlockFor(host: string, cidr: CIDR, aff: KVPair): Promise<boolean> {
+  /**
+   * The host's block for an affinity, repairing a claim a crashed allocator left half-done: a
+   * pending affinity whose block is missing gets its block, one whose block exists with our
+   * affinity is confirmed, one pointing at another host's block is dropped (→ null).
+   */
+  private async ensureBlockFor(host: string, cidr: CIDR, aff: KVPair): Promise<{ kv: KVPair; data: BlockData } | null> {
     let block = await this.store.get(blockKey(cidr));
     if (!block) {
       try {
@@ -278,7 +291,7 @@ export class IPAM {
       } catch (e) {
         if (!(e instanceof AlreadyExistsError)) throw e;
         block = await this.store.get(blockKey(cidr));
-        if (!block) return false;
+        if (!block) return null;
       }
     }
     const data = JSON.parse(block.value) as BlockData;
@@ -286,7 +299,7 @@ export class IPAM {
       await this.store.delete(aff.key, aff.revision).catch((e) => {
         if (!isRetryable(e)) throw e;
       });
-      return false;
+      return null;
     }
     const state = aff.value ? (JSON.parse(aff.value) as AffinityData).state : 'confirmed';
     if (state === 'pending') {
@@ -296,7 +309,7 @@ export class IPAM {
           if (!isRetryable(e)) throw e;
         });
     }
-    return true;
+    return { kv: block, data };
   }
 
   /** Claims the first free block of the pools for `host` (pending affinity → block → confirmed). */
@@ -343,13 +356,15 @@ export class IPAM {
     req: AutoAssignRequest,
     reserved: (ip: IP) => boolean,
     affineOnly: boolean,
+    /** The block as just read and parsed, saving the first attempt a read. */
+    known?: { kv: KVPair; data: BlockData },
   ): Promise<AssignedIP[]> {
     const key = blockKey(cidr);
     const blockText = formatCIDR(cidr);
     for (let attempt = 0; attempt < this.maxRetries; attempt++) {
-      const kv = await this.store.get(key);
+      const kv = attempt === 0 && known ? known.kv : await this.store.get(key);
       if (!kv) return [];
-      const b = JSON.parse(kv.value) as BlockData;
+      const b = attempt === 0 && known ? known.data : (JSON.parse(kv.value) as BlockData);
       if (affineOnly && b.affinity !== `host:${req.hostname}`) return [];
       if (!affineOnly && b.affinity === `host:${req.hostname}`) return [];
       const ips = assignFromBlock(b, num, req.handleId, req.attrs, reserved);
