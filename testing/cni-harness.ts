@@ -15,7 +15,7 @@
 //
 // Netns helpers create uniquely named namespaces and delete them, also at process exit.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -111,12 +111,14 @@ export interface ExecOptions {
   cniPath?: string | readonly string[];
   /** The request configuration: an object (JSON-encoded as is) or raw text. */
   stdinConfig: unknown;
-  /** Extra environment variables (override the defaults). */
-  env?: Record<string, string>;
+  /** Extra environment variables (override the defaults; undefined removes one). */
+  env?: Record<string, string | undefined>;
   /** Kill the plugin after this long (default 30 s). */
   timeoutMs?: number;
   /** Run the plugin through this prefix, e.g. ['/usr/sbin/ip', 'netns', 'exec', 'host-ns']. */
   wrapper?: readonly string[];
+  /** Called with the child right after it starts (e.g. to kill it mid-run in a test). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface ExecResult {
@@ -148,13 +150,20 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function execOnce(argv: string[], env: Record<string, string>, stdin: string, timeoutMs: number): Promise<ExecResult> {
+function execOnce(
+  argv: string[],
+  env: Record<string, string>,
+  stdin: string,
+  timeoutMs: number,
+  onSpawn?: (child: ChildProcess) => void,
+): Promise<ExecResult> {
   return new Promise((resolve) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
     let spawnError: string | undefined;
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    onSpawn?.(child);
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
@@ -198,7 +207,7 @@ function execOnce(argv: string[], env: Record<string, string>, stdin: string, ti
 
 /** Runs a plugin once with libcni's environment and stdin. Retries "text file busy" like libcni. */
 export async function execPlugin(path: string, opts: ExecOptions): Promise<ExecResult> {
-  const env: Record<string, string> = {
+  const merged: Record<string, string | undefined> = {
     CNI_COMMAND: opts.command,
     CNI_CONTAINERID: opts.containerId ?? '',
     CNI_NETNS: opts.netns ?? '',
@@ -208,12 +217,15 @@ export async function execPlugin(path: string, opts: ExecOptions): Promise<ExecR
     PATH: process.env.PATH || DEFAULT_PATH,
     ...opts.env,
   };
+  const env = Object.fromEntries(
+    Object.entries(merged).filter((e): e is [string, string] => e[1] !== undefined),
+  );
   const stdin = typeof opts.stdinConfig === 'string' ? opts.stdinConfig : JSON.stringify(opts.stdinConfig);
   const argv = [...(opts.wrapper ?? []), path];
-  let r = await execOnce(argv, env, stdin, opts.timeoutMs ?? 30_000);
+  let r = await execOnce(argv, env, stdin, opts.timeoutMs ?? 30_000, opts.onSpawn);
   for (let i = 0; i < 5 && r.spawnError?.startsWith('ETXTBSY'); i++) {
     await sleep(1000);
-    r = await execOnce(argv, env, stdin, opts.timeoutMs ?? 30_000);
+    r = await execOnce(argv, env, stdin, opts.timeoutMs ?? 30_000, opts.onSpawn);
   }
   return r;
 }

@@ -1,6 +1,7 @@
 // Test fixture: runs bin/tortie-ipam as a runtime would (clean env, config on stdin) against a
 // store the test owns, embedded or a real etcd.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { execPlugin } from '../../testing/cni-harness.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,42 +28,27 @@ export interface CniCall {
   ifname?: string;
   args?: string;
   config: string;
-  env?: Record<string, string>;
+  /** Extra environment; undefined removes a variable. */
+  env?: Record<string, string | undefined>;
   /** Receives the child right after spawn (to kill it in tests). */
   onSpawn?: (c: ChildProcess) => void;
 }
 
-export function runCni(bin: string, call: CniCall): Promise<CniRun> {
-  const env: Record<string, string> = {
-    CNI_COMMAND: call.command,
-    CNI_CONTAINERID: call.containerId ?? '',
-    CNI_NETNS: call.netns ?? '',
-    CNI_IFNAME: call.ifname ?? '',
-    CNI_ARGS: call.args ?? '',
-    CNI_PATH: '/usr/lib/cni',
-    ...call.env,
-  };
-  for (const k of Object.keys(env)) if (env[k] === '\u0000unset') delete env[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    call.onSpawn?.(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      let json: any = null;
-      try {
-        json = stdout.trim() ? JSON.parse(stdout) : null;
-      } catch {
-        json = null;
-      }
-      resolve({ code, stdout, stderr, json });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(call.config);
+/** One plugin call through the libcni-like harness, with CNI_PATH set as runtimes set it. */
+export async function runCni(bin: string, call: CniCall): Promise<CniRun> {
+  const r = await execPlugin(bin, {
+    command: call.command,
+    containerId: call.containerId,
+    netns: call.netns,
+    ifname: call.ifname,
+    args: call.args,
+    cniPath: '/usr/lib/cni',
+    stdinConfig: call.config,
+    env: call.env,
+    onSpawn: call.onSpawn,
+    timeoutMs: 120_000,
   });
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr, json: r.json };
 }
 
 export function runCtl(args: string[], env: Record<string, string>, stdin = ''): Promise<CniRun> {

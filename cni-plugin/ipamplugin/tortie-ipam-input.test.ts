@@ -7,7 +7,7 @@ import { IPAM_BIN, type StoreFixture, makeStore, runCni } from './plugin-fixture
 
 interface Case {
   what: string;
-  env?: Record<string, string>;
+  env?: Record<string, string | undefined>;
   containerId?: string;
   netns?: string;
   ifname?: string;
@@ -19,10 +19,9 @@ interface Case {
   msg: RegExp;
 }
 
-const UNSET = '\u0000unset';
 
 const cases: Case[] = [
-  { what: 'no CNI_COMMAND', env: { CNI_COMMAND: UNSET }, code: 4, msg: /CNI_COMMAND/ },
+  { what: 'no CNI_COMMAND', env: { CNI_COMMAND: undefined }, code: 4, msg: /CNI_COMMAND/ },
   { what: 'unknown command', env: { CNI_COMMAND: 'FROB' }, code: 4, msg: /FROB/ },
   { what: 'ADD without container ID', containerId: '', code: 4, msg: /CNI_CONTAINERID/ },
   { what: 'ADD without netns', netns: '', code: 4, msg: /CNI_NETNS/ },
