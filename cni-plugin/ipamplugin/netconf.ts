@@ -13,15 +13,19 @@ import { parseCIDR, parseIP } from '../../libcalico-go/lib/net/ip.js';
 
 export const DEFAULT_NODENAME_FILE = '/var/lib/tortie/nodename';
 
-export interface IPAMNetConf {
-  name: string;
-  datastore: DatastoreConfig;
+/** What the `ipam` object asks for: families, pools, extra result routes. */
+export interface IPAMOptions {
   assignIPv4: boolean;
   assignIPv6: boolean;
   ipv4Pools: string[];
   ipv6Pools: string[];
   /** Routes handed back in the result (host-local style), for main plugins such as ptp. */
   routes: { dst: string; gw?: string }[];
+}
+
+export interface IPAMNetConf extends IPAMOptions {
+  name: string;
+  datastore: DatastoreConfig;
   nodename?: string;
   nodenameFile: string;
   nodenameFileOptional: boolean;
@@ -75,16 +79,32 @@ function routeList(ipam: Record<string, unknown>): { dst: string; gw?: string }[
   });
 }
 
+/** Parses the `ipam` object of a network configuration (shared by tortie-ipam and tortie-node). */
+export function parseIPAMOptions(ipam: unknown): IPAMOptions {
+  if (ipam !== undefined && (typeof ipam !== 'object' || ipam === null || Array.isArray(ipam))) {
+    throw bad('ipam', ipam, 'must be an object');
+  }
+  const ip = (ipam ?? {}) as Record<string, unknown>;
+  const assignIPv4 = flag(ip, 'assign_ipv4', true);
+  const assignIPv6 = flag(ip, 'assign_ipv6', false);
+  if (!assignIPv4 && !assignIPv6) {
+    throw new CniError(ErrCode.InvalidNetworkConfig, 'ipam.assign_ipv4 and ipam.assign_ipv6 are both false: nothing to assign');
+  }
+  return {
+    assignIPv4,
+    assignIPv6,
+    ipv4Pools: poolList(ip, 'ipv4_pools', 4),
+    ipv6Pools: poolList(ip, 'ipv6_pools', 6),
+    routes: routeList(ip),
+  };
+}
+
 /**
  * Parses the configuration. Datastore settings in the configuration override the environment
  * (as Calico maps etcd_endpoints to ETCD_ENDPOINTS and so on).
  */
 export function parseIPAMNetConf(raw: Record<string, unknown>, env: Record<string, string | undefined>): IPAMNetConf {
-  const ipam = raw.ipam;
-  if (ipam !== undefined && (typeof ipam !== 'object' || ipam === null || Array.isArray(ipam))) {
-    throw bad('ipam', ipam, 'must be an object');
-  }
-  const ip = (ipam ?? {}) as Record<string, unknown>;
+  const options = parseIPAMOptions(raw.ipam);
   const fromEnv = settingsFromEnv(env);
   let datastore: DatastoreConfig;
   try {
@@ -100,11 +120,6 @@ export function parseIPAMNetConf(raw: Record<string, unknown>, env: Record<strin
     if (e instanceof ConfigError) throw new CniError(ErrCode.UnsupportedField, e.message);
     throw e;
   }
-  const assignIPv4 = flag(ip, 'assign_ipv4', true);
-  const assignIPv6 = flag(ip, 'assign_ipv6', false);
-  if (!assignIPv4 && !assignIPv6) {
-    throw new CniError(ErrCode.InvalidNetworkConfig, 'ipam.assign_ipv4 and ipam.assign_ipv6 are both false: nothing to assign');
-  }
   const nodename = optString(raw, 'nodename');
   if (nodename !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(nodename)) {
     throw bad('nodename', nodename, 'must be a lower-case DNS name');
@@ -112,13 +127,9 @@ export function parseIPAMNetConf(raw: Record<string, unknown>, env: Record<strin
   const optional = raw.nodename_file_optional;
   if (optional !== undefined && typeof optional !== 'boolean') throw bad('nodename_file_optional', optional, 'must be a boolean');
   return {
+    ...options,
     name: String(raw.name),
     datastore,
-    assignIPv4,
-    assignIPv6,
-    ipv4Pools: poolList(ip, 'ipv4_pools', 4),
-    ipv6Pools: poolList(ip, 'ipv6_pools', 6),
-    routes: routeList(ip),
     nodename,
     nodenameFile: optString(raw, 'nodename_file') ?? DEFAULT_NODENAME_FILE,
     nodenameFileOptional: optional === true,

@@ -7,11 +7,9 @@ import { prevResultOf } from '../pkg/skel/result.js';
 import type { GcAttachment } from '../pkg/skel/gc.js';
 import type { PluginHandlers } from '../pkg/skel/run.js';
 import { type Backend, UnavailableError } from '../../libcalico-go/lib/backend/api.js';
-import { HANDLE_PREFIX, blockKey } from '../../libcalico-go/lib/backend/keys.js';
 import { openBackend } from '../../libcalico-go/lib/config/open-backend.js';
 import { IPAM, IPAMError, AddressInUseError } from '../../libcalico-go/lib/ipam/ipam.js';
-import type { BlockData } from '../../libcalico-go/lib/ipam/block.js';
-import { parseCIDR, parseIP } from '../../libcalico-go/lib/net/ip.js';
+import { parseIP } from '../../libcalico-go/lib/net/ip.js';
 import { parseSelector } from '../../libcalico-go/lib/selector/index.js';
 import { acquireHostLock } from './hostlock.js';
 import { type IPAMNetConf, determineNodename, parseIPAMNetConf } from './netconf.js';
@@ -175,36 +173,26 @@ async function status(inv: Invocation, env: Record<string, string | undefined>):
  */
 async function gc(inv: Invocation, env: Record<string, string | undefined>, valid: GcAttachment[] | null): Promise<void> {
   if (valid === null) return; // no list given: nothing can be judged stale
-  await withSession(inv, env, async ({ conf, node, store, ipam }) => {
-    const prefix = `${HANDLE_PREFIX}${conf.name}.`;
-    const { items } = await store.list(prefix);
-    const errors: string[] = [];
-    for (const kv of items) {
-      const handleId = kv.key.slice(HANDLE_PREFIX.length);
-      const containerId = handleId.slice(conf.name.length + 1);
-      // Handles are per container, so any valid attachment of the container keeps it.
-      if (valid.some((a) => a.containerID === containerId)) continue;
-      if (!(await handleOnNode(store, kv.value, handleId, node))) continue;
-      try {
-        await ipam.releaseByHandle(handleId);
-      } catch (e) {
-        errors.push(`${handleId}: ${(e as Error).message}`);
-      }
-    }
+  await withSession(inv, env, async ({ conf, node, ipam }) => {
+    const errors = await releaseStale(ipam, conf.name, node, valid);
     if (errors.length) throw new CniError(ErrNoAddresses, `GC could not release ${errors.length} handle(s)`, errors.join('; '));
   });
 }
 
-async function handleOnNode(store: Backend, handleValue: string, handleId: string, node: string): Promise<boolean> {
-  const blocks = Object.keys((JSON.parse(handleValue) as { block: Record<string, number> }).block ?? {});
-  for (const text of blocks) {
-    const cidr = parseCIDR(text);
-    const kv = cidr ? await store.get(blockKey(cidr)) : null;
-    if (!kv) continue;
-    const b = JSON.parse(kv.value) as BlockData;
-    if (b.attributes.some((a) => a.handle_id === handleId && a.secondary?.node === node)) return true;
+/** Releases `<network>.<containerID>` handles of `node` whose container is not valid; returns errors. */
+export async function releaseStale(ipam: IPAM, network: string, node: string, valid: GcAttachment[]): Promise<string[]> {
+  const errors: string[] = [];
+  for (const handleId of await ipam.handlesOnNode(`${network}.`, node)) {
+    const containerId = handleId.slice(network.length + 1);
+    // Handles are per container, so any valid attachment of the container keeps it.
+    if (valid.some((a) => a.containerID === containerId)) continue;
+    try {
+      await ipam.releaseByHandle(handleId);
+    } catch (e) {
+      errors.push(`${handleId}: ${(e as Error).message}`);
+    }
   }
-  return false;
+  return errors;
 }
 
 /** The plugin's handlers; `env` supplies datastore settings the configuration leaves out. */

@@ -586,6 +586,29 @@ export class IPAM {
 
   // ---- inspection --------------------------------------------------------------------------
 
+  /**
+   * Handles whose ID starts with `prefix` and whose addresses were allocated for `node` (the
+   * `node` attribute), e.g. one network's attachments on one node, for garbage collection.
+   */
+  async handlesOnNode(prefix: string, node: string): Promise<string[]> {
+    const { items } = await this.store.list(handleKey(prefix));
+    const out: string[] = [];
+    for (const kv of items) {
+      const handleId = kv.key.slice(handleKey('').length);
+      const blocks = Object.keys((JSON.parse(kv.value) as HandleData).block ?? {});
+      for (const text of blocks) {
+        const cidr = parseCIDR(text);
+        const bkv = cidr ? await this.store.get(blockKey(cidr)) : null;
+        const b = bkv ? (JSON.parse(bkv.value) as BlockData) : null;
+        if (b?.attributes.some((a) => a.handle_id === handleId && a.secondary?.node === node)) {
+          out.push(handleId);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
   async blocks(version?: IPVersion): Promise<BlockData[]> {
     const { items } = await this.store.list(blockPrefix(version));
     return items.map((kv) => JSON.parse(kv.value) as BlockData);
