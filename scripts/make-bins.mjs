@@ -7,9 +7,14 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bins = {
-  'tortie-ipam': 'dist/cni-plugin/cmd/tortie-ipam.js',
-  tortiectl: 'dist/calicoctl/cmd/tortiectl.js',
+  tortie: { target: 'dist/cni-plugin/cmd/tortie.js', cni: true },
+  'tortie-ipam': { target: 'dist/cni-plugin/cmd/tortie-ipam.js', cni: true },
+  'tortie-node': { target: 'dist/node/cmd/tortie-node.js' },
+  tortiectl: { target: 'dist/calicoctl/cmd/tortiectl.js' },
 };
+// CNI plugins start once per pod operation: NODE_EXTRA_CA_CERTS (set on many hosts) makes Node
+// parse a CA bundle at every start (~30 ms here) that a plugin never uses (etcd CAs are explicit).
+const ENV = '/usr/bin/env';
 mkdirSync(join(root, 'bin'), { recursive: true });
 // Version and commit for `tortiectl version`.
 let commit = 'unknown';
@@ -20,8 +25,9 @@ try {
 }
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 writeFileSync(join(root, 'dist/build-info.json'), JSON.stringify({ version: `v${version}`, commit }) + '\n');
-for (const [name, target] of Object.entries(bins)) {
+for (const [name, { target, cni }] of Object.entries(bins)) {
   const path = join(root, 'bin', name);
-  writeFileSync(path, `#!${process.execPath}\nimport(${JSON.stringify('../' + target)});\n`);
+  const shebang = cni ? `#!${ENV} -S -u NODE_EXTRA_CA_CERTS ${process.execPath}` : `#!${process.execPath}`;
+  writeFileSync(path, `${shebang}\nimport(${JSON.stringify('../' + target)});\n`);
   chmodSync(path, 0o755);
 }

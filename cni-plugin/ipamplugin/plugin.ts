@@ -32,7 +32,7 @@ function withGateway(address: string, version: 4 | 6): { address: string; gatewa
 }
 
 /** Go's time.Time.String() in UTC, as Calico stores the `timestamp` attribute. */
-function goTimestamp(d: Date): string {
+export function goTimestamp(d: Date): string {
   const iso = d.toISOString(); // 2026-01-02T03:04:05.678Z
   return `${iso.slice(0, 10)} ${iso.slice(11, 23)} +0000 UTC`;
 }

@@ -5,7 +5,7 @@
 // may be asynchronous and truncated by process.exit), and exits. Nothing but the result or error JSON
 // ever goes to stdout; while handlers run, console.log/info/debug/dir/table are sent to stderr.
 
-import { writeSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { CniError, ErrCode, formatError, toCniError } from './errors.js';
 import { parseGcAttachments, type GcAttachment } from './gc.js';
 import { parseInvocation, type Invocation, type InvocationOptions } from './invocation.js';
@@ -101,6 +101,19 @@ export function writeAllSync(fd: number, text: string): void {
   }
 }
 
+/**
+ * Reads all of stdin. A synchronous read is several milliseconds cheaper than a stream at plugin
+ * start; a non-blocking stdin (EAGAIN) falls back to the stream.
+ */
+async function readStdin(): Promise<string> {
+  try {
+    return readFileSync(0, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+    return readStream(process.stdin);
+  }
+}
+
 async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
@@ -143,7 +156,7 @@ export async function runPlugin(
     const skipStdin = env.CNI_COMMAND === 'VERSION' && process.stdin.isTTY === true;
     if (!skipStdin) {
       try {
-        stdin = await readStream(process.stdin);
+        stdin = await readStdin();
       } catch (e) {
         readError = new CniError(ErrCode.IOFailure, `failed to read stdin: ${(e as Error).message}`);
       }
