@@ -147,8 +147,9 @@ export function makeCniHandler(deps: HandlerDeps): (req: AgentRequest) => Promis
         return [...r.ipv4, ...r.ipv6].map((a) => a.ip);
       });
       const cidrs = addrs.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`));
-      undo.push(() => deps.dataplane.unwirePod({ netns: req.netns, ifname: req.ifname, hostIfName: w.hostIfName }));
+      // wirePod undoes its own partial work; once it succeeded, a later failure unwires.
       const wired = await deps.dataplane.wirePod({ netns: req.netns, ifname: req.ifname, hostIfName: w.hostIfName, addresses: cidrs, mtu });
+      undo.push(() => deps.dataplane.unwirePod({ netns: req.netns, ifname: req.ifname, hostIfName: w.hostIfName }));
       const wep: Resource = {
         apiVersion: 'projectcalico.org/v3',
         kind: 'WorkloadEndpoint',
