@@ -6,6 +6,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
@@ -18,6 +19,18 @@ export function ip(...args: string[]): string {
 
 export function inNs(ns: string, argv: string[], opts: { timeoutMs?: number } = {}): string {
   return execFileSync(IP, ['netns', 'exec', ns, ...argv], { encoding: 'utf8', timeout: opts.timeoutMs ?? 20_000 });
+}
+
+function accepts(path: string): Promise<boolean> {
+  if (!existsSync(path)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const s = createConnection({ path });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
 
 export interface NodeOptions {
@@ -91,7 +104,8 @@ export class TestNode {
     child.stderr.on('data', (d) => (this.agentLog += d));
     this.agent = child;
     const deadline = Date.now() + timeoutMs;
-    while (!existsSync(this.socket)) {
+    // A socket file may be left by a killed agent: wait until this one answers on it.
+    while (!(await accepts(this.socket))) {
       if (child.exitCode !== null) throw new Error(`tortie-node exited (${child.exitCode}):\n${this.agentLog}`);
       if (Date.now() > deadline) throw new Error(`tortie-node did not open ${this.socket}:\n${this.agentLog}`);
       await new Promise((r) => setTimeout(r, 50));
