@@ -112,6 +112,11 @@ export class TestNode {
     }
   }
 
+  /** PID of the running agent (tortie-node itself: `ip netns exec` execs it in place). */
+  get agentPid(): number | undefined {
+    return this.agent?.pid;
+  }
+
   /** Kills the agent (SIGKILL by default, as a crash) and waits for it to be gone. */
   async killAgent(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.agent;
