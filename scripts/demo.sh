@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The foundation demo: the seed's pool, five seed nodes, pods addressed through the real CNI
-# path (bin/tortie-ipam, exec'd as a runtime does), two of them wired by Debian's ptp in network
-# namespaces and pinging each other, then the operator's inspection commands. Everything lives in
+# path (bin/tortie-ipam, exec'd as a runtime does), then tortie-node on one node wiring two pods
+# through the tortie CNI plugin in network namespaces, pinging each other, and the operator's
+# inspection commands. Everything lives in
 # a temporary store and namespaces made here, removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,9 +10,12 @@ ROOT=$PWD
 WORK=$(mktemp -d /tmp/tortie-demo.XXXXXX)
 TAG=$(printf '%04x' $((RANDOM)))
 HOSTNS="tortie-demo-$TAG-host"
+LANNS="tortie-demo-$TAG-lan"
+AGENT_PID=""
 PODNS=("tortie-demo-$TAG-p1" "tortie-demo-$TAG-p2")
 cleanup() {
-  for ns in "$HOSTNS" "${PODNS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  if [ -n "$AGENT_PID" ]; then kill "$AGENT_PID" 2>/dev/null || true; wait "$AGENT_PID" 2>/dev/null || true; fi
+  for ns in "$HOSTNS" "$LANNS" "${PODNS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -77,31 +81,41 @@ ctl ipam show --show-blocks
 last=$(echo "$out" | sed -E 's/.*"address":"([0-9.]+)\/.*/\1/')
 ctl ipam show --ip="$last"
 
-step "Two pods wired by Debian's ptp with tortie-ipam, in namespaces of their own"
-for ns in "$HOSTNS" "${PODNS[@]}"; do ip netns add "$ns"; done
-ip -n "$HOSTNS" link set lo up
-PTPCONF=$(printf '{"cniVersion":"1.0.0","name":"ptp-demo","type":"ptp","nodename":"playcekube-worker02","datastore_path":"%s","ipam":{"type":"tortie-ipam"}}' "$DATASTORE_PATH")
-: > "$WORK/ptp-weps.yaml"
+step "tortie-node on playcekube-worker02, and two pods through the tortie CNI plugin"
+# The node: a host namespace with its own underlay link (a veth to a LAN namespace).
+for ns in "$HOSTNS" "$LANNS" "${PODNS[@]}"; do ip netns add "$ns"; done
+ip -n "$HOSTNS" link add eth0 type veth peer name lan0 netns "$LANNS"
+ip -n "$HOSTNS" addr add 10.0.0.15/24 dev eth0
+ip -n "$LANNS" addr add 10.0.0.1/24 dev lan0
+for pair in "$HOSTNS eth0" "$LANNS lan0"; do set -- $pair; ip -n "$1" link set "$2" up; ip -n "$1" link set lo up; done
+ip -n "$HOSTNS" route add default via 10.0.0.1
+# The seed's drift on purpose: the environment says IPIP Off, the pool says Always.
+ip netns exec "$HOSTNS" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin NODENAME=playcekube-worker02 \
+  DATASTORE_TYPE=embedded DATASTORE_PATH="$DATASTORE_PATH" TORTIE_RUN_DIR="$WORK/run" TORTIE_STATE_DIR="$WORK/state" \
+  IP=autodetect CALICO_IPV4POOL_CIDR=10.233.64.0/18 CALICO_IPV4POOL_IPIP=Off FELIX_HEALTHHOST=127.0.0.1 \
+  "$ROOT/bin/tortie-node" 2>"$WORK/agent.log" &
+AGENT_PID=$!
+for _ in $(seq 100); do [ -S "$WORK/run/cni.sock" ] && break; sleep 0.1; done
+sleep 0.5
+echo "  tortie-node running (pid $AGENT_PID); what it says about the pool:"
+grep -i drift "$WORK/agent.log" | sed 's/^/    /' || true
+TCONF=$(printf '{"cniVersion":"0.3.1","name":"k8s-pod-network","type":"tortie","log_level":"info","nodename_file":"%s/state/nodename","agent_socket":"%s/run/cni.sock","ipam":{"type":"tortie-ipam","assign_ipv4":"true","ipv4_pools":["10.233.64.0/18"]},"policy":{"type":"k8s"}}' "$WORK" "$WORK")
 ADDRS=()
 for n in 0 1; do
-  res=$(ip netns exec "$HOSTNS" env -i CNI_COMMAND=ADD CNI_CONTAINERID="ptp$n" CNI_NETNS="/run/netns/${PODNS[$n]}" \
-    CNI_IFNAME=eth0 CNI_PATH="$ROOT/bin:/usr/lib/cni" /usr/lib/cni/ptp <<<"$PTPCONF")
-  addr=$(echo "$res" | tr -d ' \n' | sed -E 's/.*"address":"([0-9.]+)\/.*/\1/')
+  res=$(ip netns exec "$HOSTNS" env -i CNI_COMMAND=ADD CNI_CONTAINERID="web$n" CNI_NETNS="/run/netns/${PODNS[$n]}" \
+    CNI_IFNAME=eth0 CNI_ARGS="K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-$n" CNI_PATH="$ROOT/bin:/usr/lib/cni" "$ROOT/bin/tortie" <<<"$TCONF")
+  addr=$(echo "$res" | sed -E 's/.*"address":"([0-9.]+)\/.*/\1/')
   ADDRS+=("$addr")
-  echo "  pod ${PODNS[$n]} got $addr"
-  cat >> "$WORK/ptp-weps.yaml" <<YAML
----
-apiVersion: projectcalico.org/v3
-kind: WorkloadEndpoint
-metadata: {name: playcekube--worker02-cni-ptp$n-eth0, namespace: default}
-spec: {node: playcekube-worker02, orchestrator: cni, workload: ptp$n, endpoint: eth0, containerID: ptp$n, interfaceName: eth0, ipNetworks: [$addr/32]}
-YAML
+  echo "  pod web-$n: $res"
 done
-ctl apply -f "$WORK/ptp-weps.yaml"
 echo "\$ ip netns exec ${PODNS[0]} ping -c 2 ${ADDRS[1]}"
 ip netns exec "${PODNS[0]}" ping -c 2 -W 2 "${ADDRS[1]}"
-echo "\$ ip -n ${PODNS[0]} route"
+echo "\$ ip route   (on playcekube-worker02)"
+ip -n "$HOSTNS" route
+echo "\$ ip route   (in pod web-0)"
 ip -n "${PODNS[0]}" route
+ctl get workloadendpoints -A -o wide
+ctl get nodes -o wide
 
 step "Leak check: pod nginx-14 went away without a DEL, so no workload uses its address"
 ctl ipam check --show-problem-ips -o "$WORK/report.json" | sed -n '/Scanning for IPs that are allocated/,$p'
@@ -114,11 +128,10 @@ for round in 1 2; do
       "$ROOT/bin/tortie-ipam" <<<"$(conf "${NODES[$((i % 5))]}")"
   done
   for n in 0 1; do
-    ip netns exec "$HOSTNS" env -i CNI_COMMAND=DEL CNI_CONTAINERID="ptp$n" CNI_NETNS="/run/netns/${PODNS[$n]}" \
-      CNI_IFNAME=eth0 CNI_PATH="$ROOT/bin:/usr/lib/cni" /usr/lib/cni/ptp <<<"$PTPCONF"
+    ip netns exec "$HOSTNS" env -i CNI_COMMAND=DEL CNI_CONTAINERID="web$n" CNI_NETNS="/run/netns/${PODNS[$n]}" \
+      CNI_IFNAME=eth0 CNI_ARGS="K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-$n" CNI_PATH="$ROOT/bin:/usr/lib/cni" "$ROOT/bin/tortie" <<<"$TCONF"
   done
 done
 ctl delete -f "$WORK/weps.yaml"
-ctl delete -f "$WORK/ptp-weps.yaml"
 ctl ipam show --show-blocks
 ctl ipam check | tail -1

@@ -1,5 +1,6 @@
 // Entry point of bin/tortie-node: the node agent with the CNI work plugged in (IPAM, pod wiring,
 // workload endpoints), the pod MTU written where the CNI plugin expects it.
+import { execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentResponse } from '../../cni-plugin/pkg/agentapi/protocol.js';
@@ -57,8 +58,24 @@ const cniHandler: CniHandler = async (req, ctx) => {
   return current.handle(req);
 };
 
+/**
+ * Pods reach 169.254.1.1 through proxy ARP, which the kernel only answers when the host has a
+ * route to that address on another interface (normally its default route). Say so plainly.
+ */
+function checkGatewayRoute(): void {
+  try {
+    execFileSync('/usr/sbin/ip', ['route', 'get', '169.254.1.1'], { stdio: 'ignore' });
+  } catch {
+    process.stderr.write(
+      'tortie-node: WARNING: this host has no route to 169.254.1.1 (no default route?): proxy ARP will not answer ' +
+        'pods asking for their gateway, so pods will not reach anything beyond their own address\n',
+    );
+  }
+}
+
 try {
   configureKernel({ ipv6: true });
+  checkGatewayRoute();
   await startAgent(process.env, { cniHandler });
 } catch (e) {
   process.stderr.write(`tortie-node: ${e instanceof Error ? e.message : String(e)}\n`);
