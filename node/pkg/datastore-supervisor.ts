@@ -49,6 +49,7 @@ export class DatastoreSupervisor<R = void> {
     SupervisorOptions<R>;
   private backend: Backend | null = null;
   private st: DatastoreState = 'unknown';
+  private everUp = false;
   private stopped = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -148,12 +149,13 @@ export class DatastoreSupervisor<R = void> {
     const prev = this.st;
     this.st = next;
     if (up) {
-      this.o.log.info(prev === 'down' ? 'Datastore is reachable again' : 'Connected to the datastore');
+      this.o.log.info(this.everUp ? 'Datastore is reachable again' : 'Connected to the datastore');
+      this.everUp = true;
       // A store that was away may have come back without our records.
       if (prev === 'down' && this.startedOnce && this.o.startup) this.startupNeeded = true;
     } else {
       this.o.log.warn(
-        `${prev === 'up' ? 'Lost the datastore' : 'Cannot reach the datastore'}: ${why}; ` +
+        `${this.everUp ? 'Lost the datastore' : 'Cannot reach the datastore'}: ${why}; ` +
           'reporting not ready and retrying (the agent keeps running)',
       );
     }
