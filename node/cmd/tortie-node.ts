@@ -1,56 +1,36 @@
 // Entry point of bin/tortie-node: the node agent with the CNI work plugged in (IPAM, pod wiring,
-// workload endpoints), the pod MTU written where the CNI plugin expects it.
+// workload endpoints).
 import { execFileSync } from 'node:child_process';
-import { writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { AgentResponse } from '../../cni-plugin/pkg/agentapi/protocol.js';
 import { makeCniHandler } from '../../cni-plugin/pkg/plugin/handler.js';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
-import { resourcePrefix } from '../../libcalico-go/lib/backend/keys.js';
 import { IPAM } from '../../libcalico-go/lib/ipam/ipam.js';
 import { parseSelector } from '../../libcalico-go/lib/selector/index.js';
 import * as podnet from '../../felix/dataplane/linux/podnet.js';
 import { configureKernel } from '../../felix/dataplane/linux/kernel.js';
 import { type AgentContext, type CniHandler, startAgent } from '../pkg/agent.js';
 
-/** Pod MTU: the underlay's minus the largest overhead of the encapsulations the pools use. */
-async function podMTU(store: Backend): Promise<number> {
-  const { items } = await store.list(resourcePrefix('IPPool'));
-  const specs = items.map((kv) => (JSON.parse(kv.value).spec ?? {}) as { ipipMode?: string; vxlanMode?: string; cidr?: string; disabled?: boolean });
-  const on = (m?: string) => m === 'Always' || m === 'CrossSubnet';
-  const live = specs.filter((s) => !s.disabled);
-  return podnet.podMTU(await podnet.detectHostMTU(), {
-    ipip: live.some((s) => on(s.ipipMode)),
-    vxlan: live.some((s) => on(s.vxlanMode) && !s.cidr?.includes(':')),
-    vxlanV6: live.some((s) => on(s.vxlanMode) && s.cidr?.includes(':')),
-  });
-}
-
 function notReady(ctx: AgentContext): AgentResponse {
   const why = ctx.store() ? 'its start-up has not finished' : 'its datastore is unavailable';
   return { ok: false, code: 11, msg: `tortie-node on ${ctx.nodeName} is not ready: ${why}; try again later` };
 }
 
-let current: { store: Backend; mtu: number; handle: (req: Parameters<CniHandler>[0]) => Promise<AgentResponse> } | null = null;
+let current: { store: Backend; handle: (req: Parameters<CniHandler>[0]) => Promise<AgentResponse> } | null = null;
 
 const cniHandler: CniHandler = async (req, ctx) => {
   const store = ctx.store();
   if (!store || !ctx.isReady()) return notReady(ctx);
   if (current?.store !== store) {
-    const mtu = await podMTU(store);
-    const mtuFile = join(ctx.config.stateDir, 'mtu');
-    mkdirSync(ctx.config.stateDir, { recursive: true });
-    writeFileSync(mtuFile, `${mtu}\n`);
     const log = ctx.log.child('cni-handler');
     current = {
       store,
-      mtu,
       handle: makeCniHandler({
         store,
         ipam: new IPAM(store, { selects: (sel, labels) => parseSelector(sel).evaluate(labels) }),
         nodeName: ctx.nodeName,
         dataplane: podnet,
-        defaultMTU: () => mtu,
+        // Felix's pod MTU, worked out (and written to $TORTIE_STATE_DIR/mtu) at each start-up.
+        defaultMTU: () => ctx.startupResult()?.mtu?.podMTU ?? 1440,
         log: (level, msg) => (level === 'error' ? log.error(msg) : level === 'warning' ? log.warn(msg) : log.info(msg)),
       }),
     };

@@ -124,6 +124,18 @@ test('embedded store: ready, CNI requests reach the handler with context, metric
     assert.ok(lines.every((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[(INFO|WARNING|ERROR|DEBUG)\]\[\d+\] [\w.-]+: /.test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => / startup\.ts: Created Node node-a with IPv4 address 10\.0\.0\.21\/16$/.test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => / cniserver\.ts: CNI ADD container c0ffee012345: ok \(/.test(l)));
+
+    // A second agent for the same socket refuses to start and leaves the first one alone.
+    await assert.rejects(
+      startAgent(baseEnv(dir), {
+        cniHandler: async () => ({ ok: false, code: 1, msg: 'second' }),
+        log: createLogger('agent.ts', { sink: () => {} }),
+        registry: new Registry(),
+        handleSignals: false,
+      }),
+      /another agent is already listening on .*cni\.sock/,
+    );
+    assert.deepEqual(await cni(agent.cniSocket, ADD), { ok: true });
   } finally {
     await agent.stop();
   }

@@ -69,13 +69,20 @@ export function vethPrefixFrom(value: string | undefined): string {
  * (non-k8s case) or when the prefix makes the name longer than 15 characters (the kernel would refuse
  * it later, far from the cause).
  */
+const RANDOM_HEX_ID = /^[0-9a-f]{11,}$/;
+
 export function hostVethName(args: PodIdentity, containerId: string, prefix: string = DEFAULT_VETH_PREFIX): string {
   let suffix: string;
   if (orchestratorOf(args) === 'k8s') {
     suffix = createHash('sha1').update(`${args.namespace}.${args.pod}`).digest('hex').slice(0, VETH_SUFFIX_LEN);
   } else {
     if (containerId === '') throw new RangeError('cannot name the host interface: no pod identity and an empty container ID');
-    suffix = containerId.slice(0, VETH_SUFFIX_LEN);
+    // Calico takes the ID's first 11 characters, which is safe for random hex IDs (Docker, CRI,
+    // podman) but not for ctr's "<namespace>-<name>": two containers of one namespace would share
+    // a host interface, and the second ADD would delete the first one's. Other IDs are hashed.
+    suffix = RANDOM_HEX_ID.test(containerId)
+      ? containerId.slice(0, VETH_SUFFIX_LEN)
+      : createHash('sha1').update(containerId).digest('hex').slice(0, VETH_SUFFIX_LEN);
   }
   const name = prefix + suffix;
   if (name.length > MAX_IFNAME_LEN) {

@@ -35,8 +35,16 @@ describe('hostVethName', () => {
     assert.equal(hostVethName({}, cid, 'tap'), 'tap0123456789a');
   });
 
-  it('short container IDs are used whole', () => {
-    assert.equal(hostVethName({}, 'abc'), 'caliabc');
+  it('hashes container IDs that are not random hex, so ctr-style IDs do not collide', () => {
+    const a = hostVethName({}, 'trt-8dbd75-c1');
+    const b = hostVethName({}, 'trt-8dbd75-c2');
+    assert.notEqual(a, b);
+    assert.match(a, /^cali[0-9a-f]{11}$/);
+    assert.equal(a, hostVethName({}, 'trt-8dbd75-c1'), 'stable');
+  });
+
+  it('short or non-hex container IDs are hashed to a full-length name', () => {
+    assert.match(hostVethName({}, 'abc'), /^cali[0-9a-f]{11}$/);
   });
 
   it('refuses an empty container ID without pod identity, and a prefix that makes the name too long', () => {
