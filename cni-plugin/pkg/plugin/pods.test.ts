@@ -13,6 +13,7 @@ import { resourceKey, resourcePrefix } from '../../../libcalico-go/lib/backend/k
 import { IPAM } from '../../../libcalico-go/lib/ipam/ipam.js';
 import { type Conflist, runConflistAdd, runConflistDel } from '../../../testing/cni-harness.js';
 import { BIN, TestNode, inNs, ip } from '../../../testing/node-fixture.js';
+import { runCtl } from '../../ipamplugin/plugin-fixture.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync('/usr/lib/cni/portmap') ? 'Debian containernetworking-plugins missing' : false;
 
@@ -109,6 +110,10 @@ describe('pods on a node', { skip }, () => {
     assert.equal(spec.interfaceName, host);
     assert.deepEqual(spec.ipNetworks, [`${addr1}/32`]);
     assert.equal(spec.containerID, 'ctr-one');
+    // tortiectl shows the pods as calicoctl showed them in the seed.
+    const ctl = await runCtl(['get', 'workloadendpoints', '-A'], { DATASTORE_TYPE: 'embedded', DATASTORE_PATH: join(dir, 'datastore.db') });
+    assert.match(ctl.stdout, /^NAMESPACE +WORKLOAD +NODE +NETWORKS +INTERFACE +\n/);
+    assert.match(ctl.stdout, new RegExp(`\\ndefault +nginx-1 +worker02 +${addr1.replace(/\./g, '\\.')}/32 +${host} +\\n`));
     // Real packets: host → pod, pod → pod.
     inNs(node.hostNs, ['ping', '-c', '1', '-W', '2', addr1]);
     inNs(ns1, ['ping', '-c', '1', '-W', '2', addr2]);
