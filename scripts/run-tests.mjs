@@ -26,13 +26,21 @@ if (files.length === 0) {
 const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...files], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
-let tail = '';
+// The reporter's summary ("ℹ pass N", …) comes before the list of failures: remember the counts
+// as lines stream past.
+const counts = {};
+let partial = '';
 child.stdout.on('data', (d) => {
   process.stdout.write(d);
-  tail = (tail + d.toString()).slice(-4000);
+  const lines = (partial + d.toString()).split('\n');
+  partial = lines.pop() ?? '';
+  for (const line of lines) {
+    const m = /^ℹ (pass|fail|skipped) (\d+)$/.exec(line.trim());
+    if (m) counts[m[1]] = Number(m[2]);
+  }
 });
 child.on('close', (code) => {
-  const num = (k) => Number((tail.match(new RegExp(`ℹ ${k} (\\d+)`)) ?? [])[1] ?? 0);
+  const num = (k) => counts[k] ?? 0;
   const skipped = num('skipped');
   console.log(`${num('pass')} passed, ${num('fail')} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exit(code ?? 1);
