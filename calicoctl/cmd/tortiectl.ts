@@ -4,6 +4,7 @@ import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { type FlagSpec, type ParsedArgs, UsageError, flag, parseArgs } from '../commands/args.js';
 import { connect } from '../commands/client.js';
 import { cmdIpamCheck, cmdIpamConfigure, cmdIpamRelease, cmdIpamShow } from '../commands/ipam.js';
+import { NODE_USAGE, cmdNodeChecksystem, cmdNodeStatus } from '../commands/node.js';
 import { type Io, cmdApply, cmdCreate, cmdDelete, cmdGet, cmdLabel, cmdPatch, cmdReplace } from '../commands/resources.js';
 import { cmdVersion } from '../commands/version.js';
 
@@ -21,6 +22,10 @@ const USAGE = `Usage:
                  name.
     label        Add or update labels of resources.
     ipam         IP address management (show, check, release, configure).
+    node         Commands for this node, run on it as root: status (BGP peers, as
+                 "calicoctl node status"; --run-dir=<dir> picks the agent whose
+                 <dir>/cni.sock answers, default $TORTIE_RUN_DIR or /var/run/tortie)
+                 and checksystem (what this host lacks to run Tortie).
     version      Display the version of this binary.
 
 Options:
@@ -66,6 +71,8 @@ const IPAM_FLAGS: FlagSpec[] = [
   { name: 'kubeconfig', value: true },
   { name: 'strictaffinity', value: true },
 ];
+
+const NODE_FLAGS: FlagSpec[] = [...COMMON, { name: 'run-dir', value: true }];
 
 type Handler = (store: Backend, p: ParsedArgs, io: Io) => Promise<void>;
 
@@ -115,6 +122,14 @@ async function main(argv: string[]): Promise<void> {
     const h = sub ? ipamVerbs[sub] : undefined;
     if (!h) throw new UsageError(`ipam needs one of: ${Object.keys(ipamVerbs).join(', ')}${sub ? ` (got ${JSON.stringify(sub)})` : ''}`);
     return withStore(p, (s) => h(s, p, io));
+  }
+  if (verb === 'node') {
+    const p = parseArgs(rest, NODE_FLAGS);
+    const sub = p.positional.shift();
+    if (flag(p, 'help') === 'true') return io.out(NODE_USAGE);
+    const h = sub === 'status' ? cmdNodeStatus : sub === 'checksystem' ? cmdNodeChecksystem : undefined;
+    if (!h) throw new UsageError(`node needs one of: status, checksystem${sub ? ` (got ${JSON.stringify(sub)})` : ''}`);
+    return h(p, io);
   }
   if (verb === 'version') {
     const p = parseArgs(rest, [...COMMON, { name: 'client' }, { name: 'poll', value: true }]);
