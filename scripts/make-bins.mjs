@@ -11,6 +11,7 @@ const bins = {
   'tortie-ipam': { target: 'dist/cni-plugin/cmd/tortie-ipam.js', cni: true },
   'tortie-node': { target: 'dist/node/cmd/tortie-node.js' },
   tortiectl: { target: 'dist/calicoctl/cmd/tortiectl.js' },
+  'tortie-lab': { target: 'dist/lab/cmd/tortie-lab.js' },
 };
 // CNI plugins start once per pod operation: NODE_EXTRA_CA_CERTS (set on many hosts) makes Node
 // parse a CA bundle at every start (~30 ms here) that a plugin never uses (etcd CAs are explicit).

@@ -1,0 +1,169 @@
+// tortie-lab: a throwaway Tortie cluster in network namespaces (nodes, underlay, datastore, pods
+// through the real CNI path), for trying things and for tests. See USAGE.
+import { readFileSync } from 'node:fs';
+import { parseExpectation } from '../pkg/probe.js';
+import * as lab from '../pkg/lab.js';
+import { type DatastoreKind, type Mode, type Preset, parseLabels, parseServe } from '../pkg/topology.js';
+
+const USAGE = `Usage:
+  tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd]
+  tortie-lab pod add N NODE NS/POD [--labels k=v,...] [--serve PORT[/tcp|/udp],...]
+  tortie-lab pod del N NS/POD
+  tortie-lab exec N (NODE | NS/POD) -- CMD...
+  tortie-lab probe N [--port P] [--proto tcp|udp|icmp] [--timeout MS] [--json] [--expect FILE]
+  tortie-lab ctl N [--node NODE] -- TORTIECTL-ARGS...
+  tortie-lab down N
+  tortie-lab list
+
+Everything lives in network namespaces named tl-<N>-*; nothing touches the root namespace.
+State: $TORTIE_LAB_DIR/<N>/state.json (default /var/lib/tortie-lab). Node names may be given
+short (master01 for playcekube-master01). --expect FILE holds {"NS/POD": {"NS/POD": true|false|"any"}}
+("*" matches any pod); pairs not listed are expected to answer. probe exits 0 only if every pair
+is as expected.
+`;
+
+class UsageError extends Error {}
+
+interface Parsed {
+  positional: string[];
+  flags: Map<string, string | true>;
+  rest: string[];
+}
+
+const VALUE_FLAGS = new Set(['name', 'nodes', 'preset', 'mode', 'datastore', 'labels', 'serve', 'port', 'proto', 'expect', 'node', 'timeout']);
+
+function parse(argv: string[]): Parsed {
+  const dd = argv.indexOf('--');
+  const head = dd >= 0 ? argv.slice(0, dd) : argv;
+  const rest = dd >= 0 ? argv.slice(dd + 1) : [];
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < head.length; i++) {
+    const a = head[i]!;
+    if (!a.startsWith('--')) {
+      positional.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq >= 0 ? eq : undefined);
+    if (eq >= 0) flags.set(name, a.slice(eq + 1));
+    else if (VALUE_FLAGS.has(name)) {
+      const v = head[++i];
+      if (v === undefined) throw new UsageError(`--${name} needs a value`);
+      flags.set(name, v);
+    } else flags.set(name, true);
+  }
+  return { positional, flags, rest };
+}
+
+function str(p: Parsed, name: string): string | undefined {
+  const v = p.flags.get(name);
+  if (v === true) throw new UsageError(`--${name} needs a value`);
+  return v;
+}
+
+function int(p: Parsed, name: string): number | undefined {
+  const v = str(p, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a number, got ${v}`);
+  return Number(v);
+}
+
+function allowOnly(p: Parsed, ...names: string[]): void {
+  for (const k of p.flags.keys()) if (!names.includes(k)) throw new UsageError(`unknown flag --${k}`);
+}
+
+function need(p: Parsed, n: number, what: string): string[] {
+  if (p.positional.length !== n) throw new UsageError(`expected ${what}`);
+  return p.positional;
+}
+
+const log = (line: string) => process.stdout.write(line + '\n');
+
+async function main(argv: string[]): Promise<number> {
+  const [verb, ...args] = argv;
+  if (!verb || verb === '-h' || verb === '--help' || verb === 'help') {
+    process.stdout.write(USAGE);
+    return verb ? 0 : 2;
+  }
+  const p = parse(args);
+  switch (verb) {
+    case 'up': {
+      allowOnly(p, 'name', 'nodes', 'preset', 'mode', 'datastore');
+      need(p, 0, 'no positional arguments');
+      const preset = str(p, 'preset') as Preset | undefined;
+      await lab.up(
+        { name: str(p, 'name') ?? (preset ?? 'lab'), nodes: int(p, 'nodes'), preset, mode: str(p, 'mode') as Mode | undefined, datastore: str(p, 'datastore') as DatastoreKind | undefined },
+        log,
+      );
+      return 0;
+    }
+    case 'pod': {
+      const [sub, ...pos] = p.positional;
+      const q = { ...p, positional: pos };
+      if (sub === 'add') {
+        allowOnly(p, 'labels', 'serve');
+        const [name, node, ref] = need(q, 3, 'pod add N NODE NS/POD');
+        const labels = str(p, 'labels');
+        const serve = str(p, 'serve');
+        await lab.podAdd(name!, node!, ref!, { labels: labels ? parseLabels(labels) : undefined, serve: serve ? parseServe(serve) : undefined }, log);
+        return 0;
+      }
+      if (sub === 'del' || sub === 'delete') {
+        allowOnly(p);
+        const [name, ref] = need(q, 2, 'pod del N NS/POD');
+        await lab.podDel(name!, ref!, log);
+        return 0;
+      }
+      throw new UsageError('pod add | pod del');
+    }
+    case 'exec': {
+      allowOnly(p);
+      const [name, target] = need(p, 2, 'exec N (NODE | NS/POD) -- CMD...');
+      return lab.exec(name!, target!, p.rest);
+    }
+    case 'ctl': {
+      allowOnly(p, 'node');
+      const [name] = need(p, 1, 'ctl N [--node NODE] -- ARGS...');
+      return lab.ctl(name!, str(p, 'node'), p.rest);
+    }
+    case 'probe': {
+      allowOnly(p, 'port', 'proto', 'json', 'expect', 'timeout');
+      const [name] = need(p, 1, 'probe N');
+      const proto = str(p, 'proto');
+      if (proto !== undefined && !['tcp', 'udp', 'icmp'].includes(proto)) throw new UsageError('--proto tcp|udp|icmp');
+      const expectFile = str(p, 'expect');
+      const expect = expectFile ? parseExpectation(readFileSync(expectFile, 'utf8')) : undefined;
+      const r = await lab.probe(name!, { port: int(p, 'port'), proto: proto as 'tcp' | 'udp' | 'icmp' | undefined, timeoutMs: int(p, 'timeout') });
+      const out = lab.renderProbe(r, { json: p.flags.has('json'), expect });
+      process.stdout.write(out.text);
+      return out.ok ? 0 : 1;
+    }
+    case 'down': {
+      allowOnly(p);
+      const [name] = need(p, 1, 'down N');
+      await lab.down(name!, log);
+      return 0;
+    }
+    case 'list': {
+      allowOnly(p);
+      process.stdout.write(lab.list());
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown verb ${verb}`);
+  }
+}
+
+if (process.getuid?.() !== 0) {
+  process.stderr.write('tortie-lab: needs root (network namespaces)\n');
+  process.exit(1);
+}
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    if (e instanceof UsageError) process.stderr.write(`tortie-lab: ${e.message}\n\n${USAGE}`);
+    else process.stderr.write(`tortie-lab: ${e.message}\n`);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  },
+);

@@ -1,0 +1,488 @@
+// The verbs of tortie-lab: up, pod add/del, exec, probe, ctl, down, list.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { type Conflist, runConflistAdd, runConflistDel } from '../../testing/cni-harness.js';
+import { buildUnderlay, makePodNs, namespaceLines } from './net.js';
+import { type Expectation, type Matrix, formatMatrix, matrixJson, mismatches, summary } from './probe.js';
+import { type DatastoreInfo, type LabState, type PodRecord, type ProcRecord, labDir, listLabNames, mustReadState, readState, withLock, writeState } from './state.js';
+import { IP, ipBatch, killPid, mapLimit, netnsList, netnsPids, pidAlive, run, spawnInNs } from './sys.js';
+import {
+  type DatastoreKind,
+  type LabPlan,
+  type Mode,
+  type NodePlan,
+  type PodRef,
+  type Preset,
+  type ServeSpec,
+  agentEnv,
+  containerId,
+  parsePodRef,
+  planLab,
+  planNamespaces,
+  podKey,
+  podNsName,
+  poolResource,
+  resolveNodeName,
+} from './topology.js';
+
+export const ROOT = new URL('../../../', import.meta.url).pathname;
+export const BIN = (name: string) => join(ROOT, 'bin', name);
+const NSAGENT = new URL('./nsagent.js', import.meta.url).pathname;
+const PODSERVER = new URL('./podserver.js', import.meta.url).pathname;
+const NODE = process.execPath;
+const ETCD = '/usr/bin/etcd';
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const CNI_DIR = '/usr/lib/cni';
+
+export type Log = (line: string) => void;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+function nodeDirs(s: LabState, node: string) {
+  const base = join(s.dir, 'nodes', node);
+  return { base, runDir: join(base, 'run'), stateDir: join(base, 'state'), log: join(base, 'agent.log'), socket: join(base, 'run', 'cni.sock') };
+}
+
+function datastoreEnv(d: DatastoreInfo): Record<string, string> {
+  return d.type === 'embedded' ? { DATASTORE_TYPE: 'embedded', DATASTORE_PATH: d.path! } : { DATASTORE_TYPE: 'etcdv3', ETCD_ENDPOINTS: d.endpoints! };
+}
+
+function ctlConfig(d: DatastoreInfo): string {
+  const spec = d.type === 'embedded' ? `  datastoreType: embedded\n  datastorePath: ${d.path}\n` : `  datastoreType: etcdv3\n  etcdEndpoints: ${d.endpoints}\n`;
+  return `apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {}\nspec:\n${spec}`;
+}
+
+/** argv prefix for tortiectl against the lab's datastore (inside a namespace that reaches it). */
+function ctlArgv(s: LabState, node?: NodePlan): { argv: string[]; env: NodeJS.ProcessEnv } {
+  const env: NodeJS.ProcessEnv = { PATH, ...datastoreEnv(s.datastore) };
+  const cfg = ['--config', join(s.dir, 'tortiectl.cfg')];
+  if (node) {
+    env.TORTIE_RUN_DIR = nodeDirs(s, node.name).runDir;
+    env.TORTIE_STATE_DIR = nodeDirs(s, node.name).stateDir;
+    env.NODENAME = node.name;
+    return { argv: [IP, 'netns', 'exec', node.ns, BIN('tortiectl'), ...cfg], env };
+  }
+  // etcd listens on the underlay only: reach it from its own namespace.
+  if (s.plan.etcdNs) return { argv: [IP, 'netns', 'exec', s.plan.etcdNs, BIN('tortiectl'), ...cfg], env };
+  return { argv: [BIN('tortiectl'), ...cfg], env };
+}
+
+async function ctlCapture(s: LabState, args: string[], input?: string): Promise<string> {
+  const { argv, env } = ctlArgv(s);
+  const r = await run([...argv, ...args], { env, input });
+  if (r.code !== 0) throw new Error(`tortiectl ${args.join(' ')} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
+  return r.stdout;
+}
+
+function accepts(path: string): Promise<boolean> {
+  if (!existsSync(path)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const c = createConnection({ path });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+async function step<T>(log: Log, label: string, fn: () => Promise<T>, detail?: (t: T) => string): Promise<T> {
+  const t0 = Date.now();
+  const r = await fn();
+  const extra = detail ? detail(r) : '';
+  log(`  ${label}${extra ? ': ' + extra : ''} (${((Date.now() - t0) / 1000).toFixed(2)}s)`);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// up
+
+export interface UpOptions {
+  name: string;
+  nodes?: number;
+  preset?: Preset;
+  mode?: Mode;
+  datastore?: DatastoreKind;
+}
+
+export async function up(opts: UpOptions, log: Log): Promise<LabState> {
+  const plan = planLab(opts);
+  if (readState(plan.name)) throw new Error(`lab ${plan.name} already exists (tortie-lab down ${plan.name} first)`);
+  const clash = planNamespaces(plan).filter((n) => netnsList().includes(n));
+  if (clash.length > 0) throw new Error(`namespaces already exist: ${clash.join(', ')}`);
+  const t0 = Date.now();
+  return withLock(plan.name, async () => {
+    const dir = labDir(plan.name);
+    const s: LabState = {
+      version: 1,
+      name: plan.name,
+      createdAt: new Date().toISOString(),
+      status: 'building',
+      dir,
+      plan,
+      namespaces: planNamespaces(plan),
+      processes: [],
+      datastore: plan.datastore === 'embedded' ? { type: 'embedded', path: join(dir, 'datastore.db') } : { type: 'etcdv3', endpoints: `http://${plan.etcdAddress}:2379` },
+      pods: {},
+    };
+    writeState(s);
+    writeFileSync(join(dir, 'tortiectl.cfg'), ctlConfig(s.datastore));
+    log(`lab ${plan.name}: ${plan.nodes.length} nodes, mode ${plan.mode}, datastore ${plan.datastore}${plan.preset ? `, preset ${plan.preset}` : ''} (state ${join(dir, 'state.json')})`);
+    for (const note of plan.notes) log(`  note: ${note}`);
+    try {
+      await step(log, 'namespaces', () => ipBatch(null, namespaceLines(s.namespaces)), () => `${s.namespaces.length} created (${plan.prefix}*)`);
+      await step(log, 'underlay', () => buildUnderlay(plan), () =>
+        plan.subnets.map((sn) => `${sn.cidr} (${plan.nodes.filter((n) => n.subnet === sn.index).length} nodes)`).join(' + ') + `, router ${plan.subnets.map((sn) => sn.gateway).join('/')}`);
+      if (plan.etcdNs) await step(log, 'etcd', () => startEtcd(s), () => `${s.datastore.endpoints} in ${plan.etcdNs}`);
+      else log(`  datastore: embedded ${s.datastore.path}`);
+      await step(log, 'pool', () => ctlCapture(s, ['apply', '-f', '-'], JSON.stringify(poolResource(plan.pool))), () =>
+        `${plan.pool.name} ${plan.pool.cidr} blockSize ${plan.pool.blockSize} ipip ${plan.pool.ipipMode} vxlan ${plan.pool.vxlanMode}`);
+      await step(log, 'agents', () => startAgents(s), () => `${plan.nodes.length} tortie-node running (${plan.nodes.map((n) => `${n.name}=${n.address}`).join(', ')})`);
+      s.status = 'up';
+      writeState(s);
+      log(`lab ${plan.name} is up in ${((Date.now() - t0) / 1000).toFixed(2)}s`);
+      return s;
+    } catch (e) {
+      s.status = 'failed';
+      writeState(s);
+      throw new Error(`${(e as Error).message}\nlab ${plan.name} left as built for inspection; remove it with: tortie-lab down ${plan.name}`);
+    }
+  });
+}
+
+async function startEtcd(s: LabState): Promise<void> {
+  const ns = s.plan.etcdNs!;
+  const addr = s.plan.etcdAddress!;
+  const log = join(s.dir, 'etcd.log');
+  const peer = 'http://127.0.0.1:2380';
+  const env: NodeJS.ProcessEnv = { PATH };
+  if (process.arch === 'arm64') env.ETCD_UNSUPPORTED_ARCH = 'arm64';
+  const p = spawnInNs(ns, [ETCD,
+    '--name', 'lab', '--data-dir', join(s.dir, 'etcd'),
+    '--listen-client-urls', `http://${addr}:2379,http://127.0.0.1:2379`, '--advertise-client-urls', `http://${addr}:2379`,
+    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `lab=${peer}`,
+    '--initial-cluster-state', 'new', '--log-level', 'error', '--heartbeat-interval', '10', '--election-timeout', '100'], env, log);
+  s.processes.push({ pid: p.pid, role: 'etcd', startTime: p.startTime, log });
+  writeState(s);
+  const r = await run([IP, 'netns', 'exec', ns, NODE, NSAGENT, 'wait-http', `http://${addr}:2379/health`, '15000'], { env: { PATH } });
+  if (r.code !== 0) throw new Error(`etcd did not become healthy:\n${tail(log)}`);
+}
+
+async function startAgents(s: LabState): Promise<void> {
+  const base: NodeJS.ProcessEnv = { PATH, ...datastoreEnv(s.datastore) };
+  const started: { node: NodePlan; rec: ProcRecord; socket: string }[] = [];
+  for (const node of s.plan.nodes) {
+    const d = nodeDirs(s, node.name);
+    mkdirSync(d.runDir, { recursive: true });
+    mkdirSync(d.stateDir, { recursive: true });
+    writeFileSync(join(d.base, '10-calico.conflist'), JSON.stringify(conflist(s, node), null, 2) + '\n');
+    const p = spawnInNs(node.ns, [BIN('tortie-node')], { ...base, ...agentEnv(s.plan, node, d) }, d.log);
+    const rec = { pid: p.pid, role: `agent:${node.name}`, startTime: p.startTime, log: d.log };
+    s.processes.push(rec);
+    started.push({ node, rec, socket: d.socket });
+  }
+  writeState(s);
+  const deadline = Date.now() + 30_000;
+  await Promise.all(
+    started.map(async ({ node, rec, socket }) => {
+      while (!(await accepts(socket))) {
+        if (!pidAlive(rec.pid, rec.startTime)) throw new Error(`tortie-node on ${node.name} exited:\n${tail(rec.log!)}`);
+        if (Date.now() > deadline) throw new Error(`tortie-node on ${node.name} did not open ${socket}:\n${tail(rec.log!)}`);
+        await sleep(25);
+      }
+    }),
+  );
+}
+
+/** The seed's 10-calico.conflist shape, with the tortie plugins and this node's agent socket. */
+export function conflist(s: LabState, node: NodePlan): Conflist {
+  const d = nodeDirs(s, node.name);
+  const main: Record<string, unknown> = {
+    type: 'tortie',
+    log_level: 'info',
+    nodename: node.name,
+    nodename_file: join(d.stateDir, 'nodename'),
+    agent_socket: d.socket,
+    ipam: { type: 'tortie-ipam', assign_ipv4: 'true', ipv4_pools: [s.plan.pool.cidr] },
+    policy: { type: 'k8s' },
+  };
+  if (s.datastore.type === 'embedded') Object.assign(main, { datastore_type: 'embedded', datastore_path: s.datastore.path });
+  else Object.assign(main, { datastore_type: 'etcdv3', etcd_endpoints: s.datastore.endpoints });
+  const plugins: Conflist['plugins'] = [main as Conflist['plugins'][number]];
+  if (existsSync(join(CNI_DIR, 'portmap'))) plugins.push({ type: 'portmap', snat: true, capabilities: { portMappings: true } });
+  if (existsSync(join(CNI_DIR, 'bandwidth'))) plugins.push({ type: 'bandwidth', capabilities: { bandwidth: true } });
+  return { name: 'k8s-pod-network', cniVersion: '0.3.1', plugins };
+}
+
+function nodeOf(s: LabState, want: string): NodePlan {
+  const n = resolveNodeName(s.plan, want);
+  if (!n) throw new Error(`no node ${JSON.stringify(want)} in lab ${s.name} (nodes: ${s.plan.nodes.map((x) => x.name).join(', ')})`);
+  return n;
+}
+
+function runtimeOpts(s: LabState, node: NodePlan, pod: PodRecord) {
+  return {
+    containerId: pod.containerId,
+    netns: `/run/netns/${pod.netns}`,
+    ifname: 'eth0',
+    args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${pod.containerId}`,
+    cacheDir: join(s.dir, 'cni-cache'),
+    cniPath: [join(ROOT, 'bin'), CNI_DIR],
+    wrapper: [IP, 'netns', 'exec', node.ns],
+    timeoutMs: 30_000,
+  };
+}
+
+function mustBeUp(s: LabState): void {
+  if (s.status !== 'up') throw new Error(`lab ${s.name} is ${s.status}; tortie-lab down ${s.name} and up again`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// pods
+
+export interface PodAddOptions {
+  labels?: Record<string, string>;
+  serve?: ServeSpec[];
+}
+
+export async function podAdd(lab: string, nodeName: string, refText: string, opts: PodAddOptions, log: Log): Promise<PodRecord> {
+  const ref = parsePodRef(refText);
+  return withLock(lab, async () => {
+    const s = mustReadState(lab);
+    mustBeUp(s);
+    const node = nodeOf(s, nodeName);
+    const key = podKey(ref);
+    if (s.pods[key]) throw new Error(`pod ${key} already exists on ${s.pods[key]!.node}`);
+    const pod: PodRecord = {
+      namespace: ref.namespace,
+      name: ref.name,
+      node: node.name,
+      netns: podNsName(lab, ref),
+      containerId: containerId(lab, ref),
+      labels: opts.labels ?? {},
+      serve: opts.serve ?? [],
+      servers: [],
+      phase: 'adding',
+    };
+    s.pods[key] = pod;
+    if (!s.namespaces.includes(pod.netns)) s.namespaces.push(pod.netns);
+    writeState(s);
+    try {
+      await makePodNs(pod.netns);
+      const add = await runConflistAdd(conflist(s, node), runtimeOpts(s, node, pod));
+      if (!add.ok) throw new Error(`CNI ADD failed: ${add.error?.msg ?? ''}${add.error?.details ? ` (${add.error.details})` : ''}\n${add.error?.stderr ?? ''}${tail(nodeDirs(s, node.name).log, 8)}`);
+      const res = add.result as { ips?: { address: string }[]; interfaces?: { name: string; sandbox?: string }[] };
+      pod.ip = res.ips?.[0]?.address.split('/')[0];
+      pod.hostIf = res.interfaces?.find((i) => !i.sandbox)?.name;
+      writeState(s);
+      if (Object.keys(pod.labels).length > 0) await labelWep(s, pod);
+      if (pod.serve.length > 0) await startServer(s, pod);
+      pod.phase = 'up';
+      writeState(s);
+      log(`pod ${key} on ${node.name}: ${pod.ip ?? '?'} (${pod.hostIf ?? '?'}, netns ${pod.netns})${pod.serve.length ? `, serving ${pod.serve.map((x) => `${x.port}/${x.proto}`).join(',')}` : ''}`);
+      return pod;
+    } catch (e) {
+      // Undo: the CNI DEL is idempotent, then the namespace.
+      await removePod(s, pod).catch(() => undefined);
+      delete s.pods[key];
+      writeState(s);
+      throw e;
+    }
+  });
+}
+
+async function labelWep(s: LabState, pod: PodRecord): Promise<void> {
+  const text = await ctlCapture(s, ['get', 'workloadendpoints', '-n', pod.namespace, '-o', 'json']);
+  const parsed = JSON.parse(text) as { items?: unknown[] } | unknown[];
+  const items = (Array.isArray(parsed) ? parsed : parsed.items ?? [parsed]) as { metadata: { name: string }; spec: { pod?: string; node?: string } }[];
+  const wep = items.find((w) => w.spec?.pod === pod.name && w.spec?.node === pod.node);
+  if (!wep) throw new Error(`no workload endpoint found for ${podKey(pod)}`);
+  await ctlCapture(s, ['patch', 'workloadendpoint', wep.metadata.name, '-n', pod.namespace, '-p', JSON.stringify({ metadata: { labels: pod.labels } })]);
+}
+
+async function startServer(s: LabState, pod: PodRecord): Promise<void> {
+  const logFile = join(s.dir, 'pods', `${pod.namespace}.${pod.name}.server.log`);
+  mkdirSync(join(s.dir, 'pods'), { recursive: true });
+  writeFileSync(logFile, '');
+  const specs = pod.serve.map((x) => `${x.port}/${x.proto}`);
+  const p = spawnInNs(pod.netns, [NODE, PODSERVER, podKey(pod), ...specs], { PATH }, logFile);
+  const rec: ProcRecord = { pid: p.pid, role: `server:${podKey(pod)}`, startTime: p.startTime, log: logFile };
+  pod.servers.push(rec);
+  writeState(s);
+  const deadline = Date.now() + 10_000;
+  while (!readFileSync(logFile, 'utf8').includes('ready')) {
+    if (!pidAlive(rec.pid, rec.startTime)) throw new Error(`pod server for ${podKey(pod)} exited: ${tail(logFile)}`);
+    if (Date.now() > deadline) throw new Error(`pod server for ${podKey(pod)} not ready: ${tail(logFile)}`);
+    await sleep(20);
+  }
+}
+
+/** Stops the pod's servers, CNI DEL, deletes its namespace. */
+async function removePod(s: LabState, pod: PodRecord): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const p of pod.servers) await killPid(p.pid, p.startTime);
+  const node = s.plan.nodes.find((n) => n.name === pod.node);
+  if (node) {
+    const del = await runConflistDel(conflist(s, node), runtimeOpts(s, node, pod));
+    if (!del.ok) warnings.push(`CNI DEL failed: ${del.error?.msg ?? ''}`);
+  }
+  if (netnsList().includes(pod.netns)) {
+    for (const pid of netnsPids(pod.netns)) await killPid(pid, undefined, 1000);
+    await ipBatch(null, [`netns del ${pod.netns}`]);
+  }
+  s.namespaces = s.namespaces.filter((n) => n !== pod.netns);
+  return warnings;
+}
+
+export async function podDel(lab: string, refText: string, log: Log): Promise<void> {
+  const ref = parsePodRef(refText);
+  await withLock(lab, async () => {
+    const s = mustReadState(lab);
+    const key = podKey(ref);
+    const pod = s.pods[key];
+    if (!pod) throw new Error(`no pod ${key} in lab ${lab}`);
+    const warnings = await removePod(s, pod);
+    delete s.pods[key];
+    writeState(s);
+    for (const w of warnings) log(`warning: ${w}`);
+    log(`pod ${key} deleted`);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// exec, ctl
+
+/** The namespace of `NODE` or `NS/POD`. */
+export function targetNs(s: LabState, target: string): string {
+  if (target.includes('/')) {
+    const pod = s.pods[podKey(parsePodRef(target))];
+    if (!pod) throw new Error(`no pod ${target} in lab ${s.name}`);
+    return pod.netns;
+  }
+  return nodeOf(s, target).ns;
+}
+
+export function exec(lab: string, target: string, cmd: string[]): number {
+  const s = mustReadState(lab);
+  if (cmd.length === 0) throw new Error('exec needs a command after --');
+  const r = spawnSync(IP, ['netns', 'exec', targetNs(s, target), ...cmd], { stdio: 'inherit' });
+  if (r.error) throw r.error;
+  return r.status ?? 1;
+}
+
+export function ctl(lab: string, nodeName: string | undefined, args: string[]): number {
+  const s = mustReadState(lab);
+  const { argv, env } = ctlArgv(s, nodeName ? nodeOf(s, nodeName) : undefined);
+  const r = spawnSync(argv[0]!, [...argv.slice(1), ...args], { stdio: 'inherit', env });
+  if (r.error) throw r.error;
+  return r.status ?? 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// probe
+
+export interface ProbeOptions {
+  port?: number;
+  proto?: 'tcp' | 'udp' | 'icmp';
+  timeoutMs?: number;
+  parallel?: number;
+}
+
+export interface ProbeResult {
+  keys: string[];
+  matrix: Matrix;
+  proto: 'tcp' | 'udp' | 'icmp';
+  port: number;
+}
+
+export async function probe(lab: string, opts: ProbeOptions): Promise<ProbeResult> {
+  const s = mustReadState(lab);
+  const proto = opts.proto ?? (opts.port !== undefined ? 'tcp' : 'icmp');
+  const port = opts.port ?? 0;
+  if (proto !== 'icmp' && !(port >= 1 && port <= 65535)) throw new Error(`--proto ${proto} needs --port`);
+  const pods = Object.values(s.pods).filter((p) => p.phase === 'up' && p.ip);
+  const keys = pods.map((p) => podKey(p));
+  const matrix: Matrix = {};
+  await mapLimit(pods, opts.parallel ?? 8, async (src) => {
+    const targets = pods.filter((p) => p !== src).map((p) => ({ key: podKey(p), ip: p.ip! }));
+    const row: Record<string, boolean> = {};
+    for (const t of targets) row[t.key] = false;
+    if (targets.length > 0) {
+      const req = { proto, port, timeoutMs: opts.timeoutMs ?? 1000, targets };
+      const r = await run([IP, 'netns', 'exec', src.netns, NODE, NSAGENT, 'probe', JSON.stringify(req)], { env: { PATH }, timeoutMs: 60_000 });
+      if (r.code === 0) Object.assign(row, JSON.parse(r.stdout) as Record<string, boolean>);
+    }
+    matrix[podKey(src)] = row;
+  });
+  return { keys, matrix, proto, port };
+}
+
+export function renderProbe(r: ProbeResult, opts: { json?: boolean; expect?: Expectation }): { text: string; ok: boolean } {
+  const ok = mismatches(r.keys, r.matrix, opts.expect).length === 0;
+  if (opts.json) return { text: JSON.stringify(matrixJson(r.keys, r.matrix)) + '\n', ok };
+  const what = r.proto === 'icmp' ? 'icmp' : `${r.proto}/${r.port}`;
+  return { text: `probe ${what}\n` + formatMatrix(r.keys, r.matrix, opts.expect) + summary(r.keys, r.matrix, opts.expect), ok };
+}
+
+// ---------------------------------------------------------------------------------------------
+// down, list
+
+export async function down(lab: string, log: Log): Promise<{ killed: number; namespaces: number }> {
+  if (!readState(lab)) throw new Error(`no lab named ${JSON.stringify(lab)} (nothing recorded in ${labDir(lab)})`);
+  return withLock(lab, async () => {
+    const s = mustReadState(lab);
+    const t0 = Date.now();
+    let killed = 0;
+    const killAll = async (pids: { pid: number; startTime?: string }[], graceMs = 3000) =>
+      (killed += (await Promise.all(pids.map((p) => killPid(p.pid, p.startTime, graceMs)))).filter(Boolean).length);
+    // Pod servers and agents, then etcd (agents may still talk to it): each exactly as recorded.
+    const recs = [...Object.values(s.pods).flatMap((p) => p.servers), ...s.processes];
+    // tortie-node logs "Node agent stopped" at once on SIGTERM but its process lingers ~5 s after:
+    // a short grace, then SIGKILL (whatever it leaves in its namespace is swept below).
+    await killAll(recs.filter((p) => p.role !== 'etcd'), 1000);
+    await killAll(recs.filter((p) => p.role === 'etcd'));
+    // Anything else still running inside the lab's own namespaces (e.g. a routing daemon an agent
+    // started, or a command left by exec) is the lab's too.
+    const existing = new Set(netnsList());
+    const present = s.namespaces.filter((n) => existing.has(n));
+    const stray = [...new Set(present.flatMap((n) => netnsPids(n)))];
+    await killAll(stray.map((pid) => ({ pid })), 2000);
+    if (present.length > 0) {
+      const r = await run([IP, '-force', '-batch', '-'], { input: present.map((n) => `netns del ${n}`).join('\n') + '\n' });
+      if (r.code !== 0) log(`warning: deleting namespaces: ${r.stderr.trim()}`);
+    }
+    const left = netnsList().filter((n) => s.namespaces.includes(n));
+    const alive = recs.filter((p) => pidAlive(p.pid, p.startTime));
+    if (left.length > 0 || alive.length > 0) {
+      throw new Error(`lab ${lab} not fully removed: namespaces ${left.join(', ') || 'none'}; processes ${alive.map((p) => p.pid).join(', ') || 'none'} (state kept)`);
+    }
+    rmSync(s.dir, { recursive: true, force: true });
+    log(`lab ${lab} down: ${killed} processes stopped, ${present.length} namespaces deleted (${((Date.now() - t0) / 1000).toFixed(2)}s)`);
+    return { killed, namespaces: present.length };
+  });
+}
+
+export function list(): string {
+  const rows = [['NAME', 'STATUS', 'MODE', 'DATASTORE', 'NODES', 'PODS', 'PROCESSES']];
+  for (const name of listLabNames()) {
+    const s = readState(name);
+    if (!s) continue;
+    const procs = [...s.processes, ...Object.values(s.pods).flatMap((p) => p.servers)];
+    const alive = procs.filter((p) => pidAlive(p.pid, p.startTime)).length;
+    rows.push([name, s.status, s.plan.mode, s.plan.datastore, String(s.plan.nodes.length), String(Object.keys(s.pods).length), `${alive}/${procs.length} running`]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((x, c) => (c === r.length - 1 ? x : x.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';
+}
+
+export type { PodRef };
