@@ -9,6 +9,8 @@ import { parseSelector } from '../../libcalico-go/lib/selector/index.js';
 import * as podnet from '../../felix/dataplane/linux/podnet.js';
 import { configureKernel } from '../../felix/dataplane/linux/kernel.js';
 import { type AgentContext, type CniHandler, startAgent } from '../pkg/agent.js';
+import { RoutingLoop } from '../pkg/routing/loop.js';
+import { parseNetworkingBackend } from '../pkg/routing/plan.js';
 
 function notReady(ctx: AgentContext): AgentResponse {
   const why = ctx.store() ? 'its start-up has not finished' : 'its datastore is unavailable';
@@ -56,7 +58,42 @@ function checkGatewayRoute(): void {
 try {
   configureKernel({ ipv6: true });
   checkGatewayRoute();
-  await startAgent(process.env, { cniHandler });
+  // Signals are handled here: the routing loop (and its BIRD) stops before the agent.
+  const agent = await startAgent(process.env, { cniHandler, handleSignals: false });
+  const ctx = agent.context;
+  const { backend, warning } = parseNetworkingBackend(process.env.CALICO_NETWORKING_BACKEND);
+  if (warning) ctx.log.warn(warning);
+  let routing: RoutingLoop | null = null;
+  let stopping = false;
+  agent.ready.then(
+    () => {
+      if (stopping) return;
+      routing = new RoutingLoop({
+        nodeName: agent.nodeName,
+        store: () => ctx.store(),
+        backend,
+        runDir: agent.config.runDir,
+        log: ctx.log.child('routing/loop.ts'),
+        hostMtu: () => ctx.startupResult()?.mtu?.hostMTU,
+      });
+      routing.start();
+    },
+    () => undefined,
+  );
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    ctx.log.info(`Received ${sig}: shutting down`);
+    void (async () => {
+      await routing?.stop().catch(() => undefined);
+      await agent.stop();
+      // Everything of ours is stopped: exit now rather than wait for stray timers (BirdSupervisor's
+      // stop keeps a 5 s timer running after BIRD has exited).
+      process.exit(process.exitCode ?? 0);
+    })();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
 } catch (e) {
   process.stderr.write(`tortie-node: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);

@@ -595,7 +595,11 @@ export class BirdSupervisor {
         } catch {
           // already gone
         }
-        const exitedInTime = await Promise.race([run.exited.then(() => true), sleep(this.o.stopTimeoutMs).then(() => false)]);
+        // The timer is cleared once BIRD exits, so it cannot keep the process alive afterwards.
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.o.stopTimeoutMs)));
+        const exitedInTime = await Promise.race([run.exited.then(() => true), timeout]);
+        clearTimeout(timer);
         if (!exitedInTime) {
           this.log.warn(`BIRD (pid ${run.pid}) did not stop within ${this.o.stopTimeoutMs} ms of SIGTERM; sending SIGKILL`);
           try {
