@@ -6,6 +6,8 @@
 //     on change, restarted when it dies);
 //   * drives the overlay Reconciler (VXLAN routes, FDB, neighbours; blackholes and unencapsulated
 //     routes only without BIRD), which also repairs the kernel every few seconds;
+//   * keeps the agent's nftables table `ip tortie-nat` (IPPool natOutgoing: masquerade from those
+//     pools to destinations outside all pools) in line with the IPv4 pools, repairing it each pass;
 //   * writes what this node cannot do on its Node (`status.tortie.problems`) and logs it.
 // Passes are triggered by datastore watch events (debounced) and by a periodic full resync.
 
@@ -20,6 +22,7 @@ import { parseSelector } from '../../../libcalico-go/lib/selector/index.js';
 import { BirdConfigError, BirdSupervisor } from '../../../confd/pkg/supervisor/bird-supervisor.js';
 import { Reconciler, type ReconcileOptions, type ReconcileResult } from '../../../felix/dataplane/linux/overlay.js';
 import { vtepMacForNode, type VxlanDeviceSpec } from '../../../felix/dataplane/linux/vxlan.js';
+import { NatTable } from '../../../felix/dataplane/linux/nat.js';
 import type { Logger } from '../log.js';
 import {
   type Affinity,
@@ -58,6 +61,8 @@ export interface RoutingLoopOptions {
    * node's routes through graceful restart until the restarted agent's BIRD is back).
    */
   birdWrapper?: readonly string[];
+  /** Program the NAT outgoing table (nftables `ip tortie-nat`). Default true. */
+  natOutgoing?: boolean;
 }
 
 const SETPRIV = '/usr/bin/setpriv';
@@ -143,10 +148,12 @@ export class RoutingLoop {
   private lastProblems = '';
   private lastBirdError = '';
   private lastOverlayWarnings = '';
+  private readonly nat = new NatTable();
+  private lastNatError = '';
   private status: RoutingStatus = { passes: 0, lastPassAt: null, lastError: null, plan: null, tunnelAddress: null, birdPid: null };
 
   constructor(opts: RoutingLoopOptions) {
-    this.o = { resyncMs: 5000, repairMs: 3000, debounceMs: 100, ...opts };
+    this.o = { resyncMs: 5000, repairMs: 3000, debounceMs: 100, natOutgoing: true, ...opts };
     this.log = opts.log;
     this.reconciler = new Reconciler(null, {
       intervalMs: this.o.repairMs,
@@ -287,6 +294,10 @@ export class RoutingLoop {
     const birdProblem = await this.driveBird(plan);
     if (birdProblem) extraProblems.push(birdProblem);
 
+    // NAT outgoing (IPv4 pools).
+    const natProblem = await this.driveNat(plan);
+    if (natProblem) extraProblems.push(natProblem);
+
     // Problems: log when they change, write them on the Node.
     const problems = [...plan.problems, ...extraProblems];
     const pText = JSON.stringify(problems);
@@ -358,6 +369,33 @@ export class RoutingLoop {
     }
     this.lastBirdError = '';
     return null;
+  }
+
+  /** The NAT outgoing table in line with the pools; returns a problem line when masquerading is wanted but failed. */
+  private async driveNat(plan: RoutingPlan): Promise<string | null> {
+    if (!this.o.natOutgoing) return null;
+    const pools = plan.pools.filter((p) => !p.cidr.includes(':'));
+    try {
+      const r = await this.nat.apply(pools);
+      if (r.changed) {
+        this.log.info(
+          `NAT outgoing: wrote nftables table ip tortie-nat (${r.reason}): masquerade from [${r.sets.masq.join(', ')}] ` +
+            `to outside [${r.sets.all.join(', ')}]`,
+        );
+      }
+      this.lastNatError = '';
+      return null;
+    } catch (e) {
+      const msg = `cannot program NAT outgoing (nftables table ip tortie-nat): ${errText(e)}`;
+      if (!pools.some((p) => p.natOutgoing)) {
+        // Nothing to masquerade: worth a log line, not a problem on the Node.
+        if (msg !== this.lastNatError) this.log.warn(msg);
+        this.lastNatError = msg;
+        return null;
+      }
+      this.lastNatError = msg;
+      return msg;
+    }
   }
 
   /**

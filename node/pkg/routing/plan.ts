@@ -61,6 +61,8 @@ export interface PoolView {
   vxlanMode: 'Never' | 'Always' | 'CrossSubnet';
   ipipMode: 'Never' | 'Always' | 'CrossSubnet';
   disabled: boolean;
+  /** Pods of this pool are masqueraded towards destinations outside all pools (felix/dataplane/linux/nat.ts). */
+  natOutgoing: boolean;
 }
 
 export interface RoutingPlan {
@@ -100,6 +102,7 @@ export function poolViews(pools: readonly Resource[]): PoolView[] {
       vxlanMode: (normalizeEncapMode(s.vxlanMode) ?? 'Never') as PoolView['vxlanMode'],
       ipipMode: (normalizeEncapMode(s.ipipMode) ?? 'Never') as PoolView['ipipMode'],
       disabled: s.disabled === true,
+      natOutgoing: s.natOutgoing === true,
     });
   }
   return out.sort((a, b) => (a.cidr < b.cidr ? -1 : a.cidr > b.cidr ? 1 : 0));

@@ -1,0 +1,317 @@
+// IPPool `natOutgoing` (Felix's NAT outgoing) with nftables, in ONE table the agent owns:
+// `table ip tortie-nat`. Nothing else in the ruleset is read or written.
+//
+// * Sets (type ipv4_addr, flags interval), named after Felix's ipsets:
+//     `masq-ipam-pools` = IPv4 pools with natOutgoing; `all-ipam-pools` = all IPv4 pools.
+//   Disabled pools stay in both sets: a disabled pool only stops new allocations, its existing pods
+//   keep their addresses and their NAT (Felix keys the sets on the pool's masquerade flag alone).
+// * Chain `postrouting` (type nat hook postrouting priority srcnat), one rule:
+//     ip saddr @masq-ipam-pools ip daddr != @all-ipam-pools masquerade fully-random
+//   i.e. traffic from a natOutgoing pool to anything outside all pools leaves with the address of
+//   the interface it leaves by; traffic to other pools (pods on other nodes, tunnel addresses) is not
+//   touched.
+// * The table always exists while the agent runs (empty sets when no pool has natOutgoing), so the
+//   state is level-triggered: a table deleted or edited by hand is put back by the next pass.
+// * A write is one `nft -f -` transaction: `table … {}` (creates it when missing), `delete table …`,
+//   then the full definition — packets never see a half-built table.
+// * Each pass costs one `nft list table` (text, no handles) compared with the listing taken right
+//   after the last write; the script is written again only when the pools changed or the listing
+//   differs (table missing or edited).
+//
+// Programs run by absolute path with argument arrays (never a shell), environment LC_ALL=C only.
+
+import { compareCIDR, formatCIDR, parseCIDR, type CIDR } from '../../../libcalico-go/lib/net/ip.js';
+import { CommandError, spawnExec, type Exec } from './iproute.js';
+
+export const NFT_BIN = '/usr/sbin/nft';
+export const NAT_TABLE_FAMILY = 'ip';
+export const NAT_TABLE = 'tortie-nat';
+export const MASQ_SET = 'masq-ipam-pools';
+export const ALL_POOLS_SET = 'all-ipam-pools';
+export const NAT_CHAIN = 'postrouting';
+
+const TABLE_REF = [NAT_TABLE_FAMILY, NAT_TABLE] as const;
+
+export interface NatPool {
+  cidr: string;
+  natOutgoing: boolean;
+  disabled: boolean;
+}
+
+export interface NatSets {
+  /** Sorted, normalised IPv4 CIDRs with natOutgoing (nested ones folded into the larger). */
+  masq: string[];
+  /** All IPv4 pool CIDRs, likewise. */
+  all: string[];
+  /** Pool CIDRs left out: IPv6 or unparsable. */
+  ignored: string[];
+}
+
+/** Keeps only the outermost of nested CIDRs (pools may not overlap, but an interval set refuses overlaps). */
+function outermost(cs: CIDR[]): CIDR[] {
+  const sorted = [...cs].sort(compareCIDR);
+  const out: CIDR[] = [];
+  for (const c of sorted) {
+    const last = out[out.length - 1];
+    // Sorted by network then prefix: a CIDR inside `last` starts within it.
+    if (last && c.prefix >= last.prefix) {
+      const size = 1n << BigInt(32 - last.prefix);
+      if (c.network >= last.network && c.network < last.network + size) continue;
+    }
+    out.push(c);
+  }
+  return out;
+}
+
+/** The two sets' contents for these pools (IPv4 only). Pure. */
+export function natSets(pools: readonly NatPool[]): NatSets {
+  const all: CIDR[] = [];
+  const masq: CIDR[] = [];
+  const ignored: string[] = [];
+  for (const p of pools) {
+    const c = parseCIDR(String(p.cidr));
+    if (!c || c.version !== 4) {
+      ignored.push(String(p.cidr));
+      continue;
+    }
+    all.push(c);
+    if (p.natOutgoing === true) masq.push(c);
+  }
+  return { masq: outermost(masq).map(formatCIDR), all: outermost(all).map(formatCIDR), ignored };
+}
+
+function renderSet(name: string, elements: readonly string[]): string[] {
+  return [
+    `\tset ${name} {`,
+    '\t\ttype ipv4_addr',
+    '\t\tflags interval',
+    ...(elements.length > 0 ? [`\t\telements = { ${elements.join(', ')} }`] : []),
+    '\t}',
+  ];
+}
+
+/** The `nft -f` script that (re)creates the agent's NAT table for these pools. Pure. */
+export function renderNatTable(pools: readonly NatPool[]): string {
+  const s = natSets(pools);
+  const t = TABLE_REF.join(' ');
+  return [
+    `table ${t} {}`,
+    `delete table ${t}`,
+    `table ${t} {`,
+    ...renderSet(MASQ_SET, s.masq),
+    ...renderSet(ALL_POOLS_SET, s.all),
+    `\tchain ${NAT_CHAIN} {`,
+    '\t\ttype nat hook postrouting priority srcnat; policy accept;',
+    `\t\tip saddr @${MASQ_SET} ip daddr != @${ALL_POOLS_SET} masquerade fully-random`,
+    '\t}',
+    '}',
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// I/O
+
+export interface NatOptions {
+  /** The process runner; default spawnExec(). */
+  exec?: Exec;
+  /** The nft binary; default /usr/sbin/nft. */
+  nft?: string;
+}
+
+/** What the kernel holds in the agent's table (from `nft -j list table ip tortie-nat`). */
+export interface NatTableState {
+  /** Set elements as CIDRs (`a.b.c.d/32` for single addresses, `a-b` for ranges that are no prefix). */
+  masq: string[] | null;
+  all: string[] | null;
+  /** The postrouting chain's base-chain properties, if it is there. */
+  chain: { type: string; hook: string; prio: number; policy: string } | null;
+  /** Number of rules in the postrouting chain. */
+  rules: number;
+  /** The chain holds exactly the masquerade rule (saddr @masq, daddr != @all, masquerade fully-random). */
+  masqueradeRule: boolean;
+}
+
+export type NatApplyReason = 'unchanged' | 'first write' | 'pools changed' | 'table missing' | 'table changed' | 'forced';
+
+export interface NatApplyResult {
+  /** The script was written. */
+  changed: boolean;
+  reason: NatApplyReason;
+  sets: NatSets;
+  /** Number of nft processes this call ran. */
+  execs: number;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function elemText(e: unknown): string {
+  if (typeof e === 'string') return e.includes('/') ? e : `${e}/32`;
+  if (isObj(e)) {
+    const p = e.prefix;
+    if (isObj(p)) return `${String(p.addr)}/${String(p.len)}`;
+    if (Array.isArray(e.range)) return `${String(e.range[0])}-${String(e.range[1])}`;
+    if ('elem' in e) return elemText((e.elem as Obj).val);
+  }
+  return JSON.stringify(e);
+}
+
+function isMasqueradeRule(expr: unknown): boolean {
+  if (!Array.isArray(expr) || expr.length !== 3) return false;
+  const [a, b, c] = expr as unknown[];
+  const match = (m: unknown, op: string, field: string, set: string) => {
+    if (!isObj(m) || !isObj(m.match)) return false;
+    const x = m.match;
+    const left = isObj(x.left) && isObj(x.left.payload) ? x.left.payload : null;
+    return x.op === op && !!left && left.protocol === 'ip' && left.field === field && x.right === `@${set}`;
+  };
+  const masq = isObj(c) && isObj(c.masquerade) ? c.masquerade : null;
+  const flags = masq ? masq.flags : undefined;
+  const fully = flags === 'fully-random' || (Array.isArray(flags) && flags.includes('fully-random'));
+  return match(a, '==', 'saddr', MASQ_SET) && match(b, '!=', 'daddr', ALL_POOLS_SET) && fully;
+}
+
+/** Parses `nft -j list table` output into a NatTableState. */
+export function parseNatTableJson(text: string): NatTableState {
+  const doc = JSON.parse(text) as { nftables?: unknown[] };
+  const st: NatTableState = { masq: null, all: null, chain: null, rules: 0, masqueradeRule: false };
+  const ruleExprs: unknown[] = [];
+  for (const item of doc.nftables ?? []) {
+    if (!isObj(item)) continue;
+    if (isObj(item.set) && item.set.table === NAT_TABLE) {
+      const elems = Array.isArray(item.set.elem) ? item.set.elem.map(elemText) : [];
+      if (item.set.name === MASQ_SET) st.masq = elems;
+      if (item.set.name === ALL_POOLS_SET) st.all = elems;
+    } else if (isObj(item.chain) && item.chain.table === NAT_TABLE && item.chain.name === NAT_CHAIN) {
+      const c = item.chain;
+      if (typeof c.hook === 'string') st.chain = { type: String(c.type), hook: c.hook, prio: Number(c.prio), policy: String(c.policy) };
+    } else if (isObj(item.rule) && item.rule.table === NAT_TABLE && item.rule.chain === NAT_CHAIN) {
+      ruleExprs.push(item.rule.expr);
+    }
+  }
+  st.rules = ruleExprs.length;
+  st.masqueradeRule = ruleExprs.length === 1 && isMasqueradeRule(ruleExprs[0]);
+  return st;
+}
+
+const tableMissing = (stderr: string) => /No such file or directory/.test(stderr);
+
+/** Writes and checks the agent's NAT table; remembers what it wrote so unchanged passes cost one `nft list`. */
+export class NatTable {
+  private readonly exec: Exec;
+  private readonly nft: string;
+  private lastScript: string | null = null;
+  private lastListing: string | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: NatOptions = {}) {
+    this.exec = opts.exec ?? spawnExec();
+    this.nft = opts.nft ?? NFT_BIN;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn, fn);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  private async run(args: string[], input?: string): Promise<{ ok: boolean; stdout: string; stderr: string; err: CommandError }> {
+    const r = await this.exec(this.nft, args, input);
+    return {
+      ok: r.code === 0 && r.signal === null,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      err: new CommandError([this.nft, ...args], r.code, r.stderr, undefined, r.signal),
+    };
+  }
+
+  /** `nft list table ip tortie-nat` (text): the listing, or null when the table is missing. */
+  private async listing(): Promise<string | null> {
+    const r = await this.run(['list', 'table', ...TABLE_REF]);
+    if (r.ok) return r.stdout;
+    if (tableMissing(r.stderr)) return null;
+    throw r.err;
+  }
+
+  /**
+   * Makes the table match these pools (IPv4 pools only count). Writes only when the pools changed
+   * since the last write, or the table is missing or differs from what was written (or `force`).
+   */
+  apply(pools: readonly NatPool[], opts: { force?: boolean } = {}): Promise<NatApplyResult> {
+    return this.serial(async () => {
+      const sets = natSets(pools);
+      const script = renderNatTable(pools);
+      let execs = 0;
+      let reason: NatApplyReason;
+      if (opts.force) reason = 'forced';
+      else if (this.lastScript === null) reason = 'first write';
+      else if (this.lastScript !== script) reason = 'pools changed';
+      else {
+        execs++;
+        const now = await this.listing();
+        if (now !== null && now === this.lastListing) return { changed: false, reason: 'unchanged', sets, execs };
+        reason = now === null ? 'table missing' : 'table changed';
+      }
+      this.lastScript = null;
+      this.lastListing = null;
+      execs++;
+      const w = await this.run(['-f', '-'], script);
+      if (!w.ok) throw w.err;
+      execs++;
+      const after = await this.listing();
+      if (after === null) throw new Error(`nft: table ${TABLE_REF.join(' ')} is missing right after it was written`);
+      this.lastScript = script;
+      this.lastListing = after;
+      return { changed: true, reason, sets, execs };
+    });
+  }
+
+  /** The table as the kernel has it, or null when it is missing. */
+  read(): Promise<NatTableState | null> {
+    return this.serial(async () => {
+      const r = await this.run(['-j', 'list', 'table', ...TABLE_REF]);
+      if (!r.ok) {
+        if (tableMissing(r.stderr)) return null;
+        throw r.err;
+      }
+      return parseNatTableJson(r.stdout);
+    });
+  }
+
+  /** Deletes the table (only it); returns whether it was there. */
+  remove(): Promise<boolean> {
+    return this.serial(async () => {
+      this.lastScript = null;
+      this.lastListing = null;
+      const r = await this.run(['delete', 'table', ...TABLE_REF]);
+      if (r.ok) return true;
+      if (tableMissing(r.stderr)) return false;
+      throw r.err;
+    });
+  }
+
+  /** Forgets what was written: the next apply writes. */
+  reset(): void {
+    this.lastScript = null;
+    this.lastListing = null;
+  }
+}
+
+let shared: NatTable | undefined;
+const tableOf = (opts?: NatOptions) => (opts?.exec || opts?.nft ? new NatTable(opts) : (shared ??= new NatTable()));
+
+/** The shared NatTable's apply (see NatTable.apply); with `exec`/`nft` a fresh, stateless one. */
+export function applyNatTable(pools: readonly NatPool[], opts?: NatOptions & { force?: boolean }): Promise<NatApplyResult> {
+  return tableOf(opts).apply(pools, { force: opts?.force });
+}
+
+/** `nft -j list table ip tortie-nat`, parsed; null when the table is missing. */
+export function readNatTable(opts?: NatOptions): Promise<NatTableState | null> {
+  return tableOf(opts).read();
+}
+
+/** `nft delete table ip tortie-nat`; false when it was not there. */
+export function removeNatTable(opts?: NatOptions): Promise<boolean> {
+  return tableOf(opts).remove();
+}
