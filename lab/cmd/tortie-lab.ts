@@ -9,6 +9,9 @@ const USAGE = `Usage:
   tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd]
   tortie-lab pod add N NODE NS/POD [--labels k=v,...] [--serve PORT[/tcp|/udp],...]
   tortie-lab pod del N NS/POD
+  tortie-lab node add N NAME        (joins the running lab: next underlay address, agent started)
+  tortie-lab node restart N NODE    (stops the node's agent by its recorded PID if alive, starts a new one)
+  tortie-lab node del N NODE        (its pods, agent, namespace and Node resource go)
   tortie-lab exec N (NODE | NS/POD) -- CMD...
   tortie-lab probe N [--port P] [--proto tcp|udp|icmp] [--timeout MS] [--json] [--expect FILE]
   tortie-lab ctl N [--node NODE] -- TORTIECTL-ARGS...
@@ -116,6 +119,27 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       throw new UsageError('pod add | pod del');
+    }
+    case 'node': {
+      allowOnly(p);
+      const [sub, ...pos] = p.positional;
+      const q = { ...p, positional: pos };
+      if (sub === 'add') {
+        const [name, node] = need(q, 2, 'node add N NAME');
+        await lab.nodeAdd(name!, node!, log);
+        return 0;
+      }
+      if (sub === 'restart') {
+        const [name, node] = need(q, 2, 'node restart N NODE');
+        await lab.nodeRestart(name!, node!, log);
+        return 0;
+      }
+      if (sub === 'del' || sub === 'delete') {
+        const [name, node] = need(q, 2, 'node del N NODE');
+        await lab.nodeDel(name!, node!, log);
+        return 0;
+      }
+      throw new UsageError('node add | node restart | node del');
     }
     case 'exec': {
       allowOnly(p);

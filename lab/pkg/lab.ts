@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { type Conflist, runConflistAdd, runConflistDel } from '../../testing/cni-harness.js';
-import { buildUnderlay, makePodNs, namespaceLines } from './net.js';
+import { buildUnderlay, hostLines, makePodNs, namespaceLines } from './net.js';
 import { type Expectation, type Matrix, formatMatrix, matrixJson, mismatches, summary } from './probe.js';
 import { type DatastoreInfo, type LabState, type PodRecord, type ProcRecord, labDir, listLabNames, mustReadState, readState, withLock, writeState } from './state.js';
 import { IP, ipBatch, killPid, mapLimit, netnsList, netnsPids, pidAlive, run, spawnInNs } from './sys.js';
@@ -25,6 +25,7 @@ import {
   podNsName,
   poolResource,
   resolveNodeName,
+  validateNodeName,
 } from './topology.js';
 
 export const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -178,10 +179,10 @@ async function startEtcd(s: LabState): Promise<void> {
   if (r.code !== 0) throw new Error(`etcd did not become healthy:\n${tail(log)}`);
 }
 
-async function startAgents(s: LabState): Promise<void> {
+async function startAgents(s: LabState, nodes: readonly NodePlan[] = s.plan.nodes): Promise<void> {
   const base: NodeJS.ProcessEnv = { PATH, ...datastoreEnv(s.datastore) };
   const started: { node: NodePlan; rec: ProcRecord; socket: string }[] = [];
-  for (const node of s.plan.nodes) {
+  for (const node of nodes) {
     const d = nodeDirs(s, node.name);
     mkdirSync(d.runDir, { recursive: true });
     mkdirSync(d.stateDir, { recursive: true });
@@ -245,6 +246,98 @@ function runtimeOpts(s: LabState, node: NodePlan, pod: PodRecord) {
 
 function mustBeUp(s: LabState): void {
   if (s.status !== 'up') throw new Error(`lab ${s.name} is ${s.status}; tortie-lab down ${s.name} and up again`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// nodes: add (join a running lab), restart (the agent), del
+
+/** The next free underlay address and LAN link name for a node joining subnet 0. */
+function nextNode(s: LabState, name: string): NodePlan {
+  const sn = s.plan.subnets[0]!;
+  const base = sn.cidr.split('/')[0]!.split('.').slice(0, 3).join('.');
+  const used = new Set(s.plan.nodes.filter((n) => n.subnet === 0).map((n) => Number(n.address.split('.')[3])));
+  let host = 11;
+  for (const h of used) host = Math.max(host, h + 1);
+  if (host > 249) throw new Error(`no free underlay address on ${sn.cidr}`);
+  const links = s.plan.nodes.map((n) => Number(n.lanIf.slice(1))).filter((x) => Number.isInteger(x));
+  const lanIf = `n${links.length === 0 ? 0 : Math.max(...links) + 1}`;
+  return { name, ns: `${s.plan.prefix}${name}`, address: `${base}.${host}`, subnet: 0, lanIf };
+}
+
+/** A node joins a running lab: namespace, underlay veth with the next address, agent started. */
+export async function nodeAdd(lab: string, name: string, log: Log): Promise<NodePlan> {
+  validateNodeName(name);
+  return withLock(lab, async () => {
+    const s = mustReadState(lab);
+    mustBeUp(s);
+    if (s.plan.nodes.some((n) => n.name === name)) throw new Error(`node ${name} already exists in lab ${lab}`);
+    const node = nextNode(s, name);
+    if (netnsList().includes(node.ns)) throw new Error(`namespace ${node.ns} already exists`);
+    const t0 = Date.now();
+    // Recorded before it is made, so that down removes it whatever happens next.
+    s.plan.nodes.push(node);
+    if (!s.namespaces.includes(node.ns)) s.namespaces.push(node.ns);
+    writeState(s);
+    const sn = s.plan.subnets[node.subnet]!;
+    await ipBatch(null, namespaceLines([node.ns]));
+    await ipBatch(s.plan.lanNs, [`link add ${node.lanIf} type veth peer name eth0 netns ${node.ns}`, `link set ${node.lanIf} master ${sn.bridge}`, `link set ${node.lanIf} up`]);
+    await ipBatch(node.ns, hostLines(node.address, sn.prefixLen, sn.gateway));
+    await startAgents(s, [node]);
+    log(`node ${name} joined lab ${lab}: ${node.address} (netns ${node.ns}), tortie-node running (${((Date.now() - t0) / 1000).toFixed(2)}s)`);
+    return node;
+  });
+}
+
+async function stopAgent(s: LabState, node: NodePlan): Promise<number> {
+  const role = `agent:${node.name}`;
+  let stopped = 0;
+  for (const p of s.processes.filter((x) => x.role === role)) if (await killPid(p.pid, p.startTime, 1000)) stopped++;
+  s.processes = s.processes.filter((x) => x.role !== role);
+  writeState(s);
+  return stopped;
+}
+
+/** Stops the node's agent (if it still runs) by its recorded PID and starts a new one. */
+export async function nodeRestart(lab: string, nodeName: string, log: Log): Promise<ProcRecord> {
+  return withLock(lab, async () => {
+    const s = mustReadState(lab);
+    mustBeUp(s);
+    const node = nodeOf(s, nodeName);
+    const t0 = Date.now();
+    const stopped = await stopAgent(s, node);
+    // The socket of the old agent is left behind after a SIGKILL: wait for the new one's.
+    rmSync(nodeDirs(s, node.name).socket, { force: true });
+    await startAgents(s, [node]);
+    const rec = s.processes.find((p) => p.role === `agent:${node.name}`)!;
+    log(`node ${node.name}: tortie-node ${stopped ? 'restarted' : 'started'} (pid ${rec.pid}, ${((Date.now() - t0) / 1000).toFixed(2)}s)`);
+    return rec;
+  });
+}
+
+/** Removes a node: its pods, its agent and whatever runs in its namespace, the namespace. */
+export async function nodeDel(lab: string, nodeName: string, log: Log): Promise<void> {
+  await withLock(lab, async () => {
+    const s = mustReadState(lab);
+    const node = nodeOf(s, nodeName);
+    for (const [key, pod] of Object.entries(s.pods)) {
+      if (pod.node !== node.name) continue;
+      for (const w of await removePod(s, pod)) log(`warning: ${key}: ${w}`);
+      delete s.pods[key];
+      writeState(s);
+    }
+    await stopAgent(s, node);
+    if (netnsList().includes(node.ns)) {
+      for (const pid of netnsPids(node.ns)) await killPid(pid, undefined, 1000);
+      await ipBatch(null, [`netns del ${node.ns}`]);
+    }
+    s.plan.nodes = s.plan.nodes.filter((n) => n !== node && n.name !== node.name);
+    s.namespaces = s.namespaces.filter((n) => n !== node.ns);
+    writeState(s);
+    // The Node resource goes too (its blocks and BGP sessions with it); best effort.
+    const r = await run([...ctlArgv(s).argv, 'delete', 'node', node.name], { env: ctlArgv(s).env });
+    if (r.code !== 0) log(`warning: tortiectl delete node ${node.name}: ${(r.stderr || r.stdout).trim()}`);
+    log(`node ${node.name} removed from lab ${lab}`);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
