@@ -11,7 +11,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { IP_BIN, IpRoute, type Exec } from './iproute.js';
-import { podMTU } from './podnet.js';
 import type { OverlayInput } from './routes.js';
 import { BRIDGE_BIN, Reconciler, type ReconcileResult } from './overlay.js';
 import type { EnsureVxlanResult } from './vxlan.js';
@@ -34,7 +33,7 @@ const nsPath = (n: string) => `/run/netns/${n}`;
 
 const MAC1 = '66:f9:37:c3:7e:94'; // Calico's VTEP MAC of "node1"
 const MAC2 = '66:2d:bf:44:a6:8b'; // of "node2"
-const POD_MTU = podMTU(1500, { vxlan: true }); // 1450
+const POD_MTU = 1500 - 50; // the 1500 underlay minus VXLAN's overhead, as Felix computes it
 
 const pod1 = { netns: nsPath(P1), ifname: 'eth0', hostIfName: 'cali00000000001', addresses: ['10.233.64.5/32'], mtu: POD_MTU };
 const pod2 = { netns: nsPath(P2), ifname: 'eth0', hostIfName: 'cali00000000002', addresses: ['10.233.65.7/32'], mtu: POD_MTU };

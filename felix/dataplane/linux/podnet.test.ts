@@ -9,33 +9,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_HOST_MTU, DEFAULT_MTU_IFACE_PATTERN, podMTU } from './podnet.js';
 
 const IP = '/usr/sbin/ip';
 const NODE = '/usr/bin/node';
 const PING = '/usr/bin/ping';
 const DRIVER = fileURLToPath(new URL('./testdata/podnet-driver.js', import.meta.url));
 const isRoot = process.getuid?.() === 0;
-
-describe('podMTU / MTU pattern (pure)', () => {
-  it('subtracts Calico overheads, smallest enabled encap wins', () => {
-    assert.equal(podMTU(1500, {}), 1500);
-    assert.equal(podMTU(1500, { ipip: true }), 1480);
-    assert.equal(podMTU(1500, { vxlan: true }), 1450);
-    assert.equal(podMTU(1500, { vxlanV6: true }), 1430);
-    assert.equal(podMTU(1500, { ipip: true, vxlan: true }), 1450);
-    assert.equal(podMTU(9001, { vxlan: true, vxlanV6: true }), 8931);
-    assert.equal(podMTU(1500, { wireguard: true }), 1440);
-    assert.equal(podMTU(DEFAULT_HOST_MTU, { ipip: true }), 1440);
-  });
-  it('default interface pattern', () => {
-    for (const n of ['eth0', 'ens5', 'enp0s3', 'eno1', 'enx0a1b2c3d4e5f', 'wlan0', 'wlp2s0', 'ibp1s0', 'wwan0']) {
-      assert.ok(DEFAULT_MTU_IFACE_PATTERN.test(n), n);
-    }
-    // "ib0" and "em1" lack the [Pcopsvx] letter the pattern wants after the prefix.
-    for (const n of ['lo', 'cali1234', 'docker0', 'vxlan.calico', 'tunl0', 'ib0', 'em1', 'bond0']) assert.ok(!DEFAULT_MTU_IFACE_PATTERN.test(n), n);
-  });
-});
 
 // ---------------------------------------------------------------------------------------------------
 
@@ -100,8 +79,7 @@ describe('wirePod / unwirePod / checkPod with real packets', { skip: isRoot && e
     for (const n of ALL_NS) must([IP, 'netns', 'add', n]);
     // The host namespace looks like a node: lo, an uplink "eth0" (a veth whose peer stays in the same
     // namespace: no link to the real root namespace) with an address and a default route, so proxy ARP
-    // for 169.254.1.1 has a route that is not the cali interface. A second up uplink with a large MTU
-    // and a down one with a small MTU are there for detectHostMTU. Forwarding on, as Felix sets it.
+    // for 169.254.1.1 has a route that is not the cali interface. Forwarding on, as Felix sets it.
     const hostSetup = [
       'link set lo up',
       'link add eth0 mtu 1450 type veth peer name up0peer',
@@ -411,12 +389,6 @@ describe('wirePod / unwirePod / checkPod with real packets', { skip: isRoot && e
     assert.doesNotMatch(hostLinks(), new RegExp(CALI2));
     assert.doesNotMatch(ipn(HOST, 'route', 'show'), /10\.233\.64\.6/);
     assert.deepEqual(ok(e), [`host interface ${CALI1} missing`, 'container interface eth0 missing in ' + pod1.netns]);
-  });
-
-  it('detectHostMTU: smallest oper-up matching link, 1460 when none', () => {
-    const [a, b] = driver([{ op: 'mtu' }, { op: 'mtu', pattern: '^nomatch$' }]);
-    assert.equal(ok(a), 1450); // eth0 1450, eth1 9000 (ens9 1000 is down, cali*/up0peer do not match)
-    assert.equal(ok(b), 1460);
   });
 
   it('timing: wirePod + unwirePod stay well under 100 ms', (t) => {

@@ -40,10 +40,6 @@ export const HOST_VETH_MAC = 'ee:ee:ee:ee:ee:ee';
 export const HOST_VETH_LINK_LOCAL = 'fe80::ecee:eeff:feee:eeee';
 /** The pods' (fake) IPv4 next hop, answered by proxy ARP on the host veth. */
 export const POD_GATEWAY_V4 = '169.254.1.1';
-/** Felix's default MTUIfacePattern. */
-export const DEFAULT_MTU_IFACE_PATTERN = /^((en|wl|ww|sl|ib)[Pcopsvx].*|(eth|wlan|wwan).*)/;
-/** Felix's host MTU when no interface matches. */
-export const DEFAULT_HOST_MTU = 1460;
 
 export interface WirePodSpec {
   /** The container's network namespace as a path (CNI_NETNS). */
@@ -612,48 +608,4 @@ export async function checkPod(spec: WirePodSpec, opts?: PodNetOptions): Promise
     }
   }
   return problems;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// MTU (Felix's writeMTUFile logic)
-
-interface MtuLinkJson {
-  ifname: string;
-  mtu?: number;
-  operstate?: string;
-}
-
-/**
- * The smallest MTU among oper-up links whose name matches `pattern` (Felix's MTUIfacePattern) in the
- * agent's namespace; DEFAULT_HOST_MTU (1460) when none matches.
- */
-export async function detectHostMTU(pattern: RegExp = DEFAULT_MTU_IFACE_PATTERN, opts?: PodNetOptions): Promise<number> {
-  const links = await ipOf(opts).json<MtuLinkJson[]>(['link', 'show']);
-  let min: number | undefined;
-  for (const l of links) {
-    pattern.lastIndex = 0;
-    if (l.operstate !== 'UP' || typeof l.mtu !== 'number' || !pattern.test(l.ifname)) continue;
-    if (min === undefined || l.mtu < min) min = l.mtu;
-  }
-  return min ?? DEFAULT_HOST_MTU;
-}
-
-export interface EncapSettings {
-  ipip?: boolean;
-  vxlan?: boolean;
-  vxlanV6?: boolean;
-  wireguard?: boolean;
-  wireguardV6?: boolean;
-}
-
-/** Overheads Felix subtracts from the host MTU per encapsulation. */
-export const ENCAP_OVERHEAD = { ipip: 20, vxlan: 50, vxlanV6: 70, wireguard: 60, wireguardV6: 80 } as const;
-
-/** The pod MTU Felix writes: the smallest of (host MTU − overhead) over the enabled encapsulations, else the host MTU. */
-export function podMTU(hostMTU: number, encap: EncapSettings = {}): number {
-  let mtu = hostMTU;
-  for (const k of Object.keys(ENCAP_OVERHEAD) as (keyof typeof ENCAP_OVERHEAD)[]) {
-    if (encap[k]) mtu = Math.min(mtu, hostMTU - ENCAP_OVERHEAD[k]);
-  }
-  return mtu;
 }

@@ -9,7 +9,7 @@
 
 import { writeSync } from 'node:fs';
 import { IpRoute, spawnExec, type Exec } from '../iproute.js';
-import { checkPod, detectHostMTU, hostInterfaceExists, podInterfaceMac, unwirePod, wirePod, PodNetError } from '../podnet.js';
+import { checkPod, hostInterfaceExists, podInterfaceMac, unwirePod, wirePod, PodNetError } from '../podnet.js';
 
 let execs = 0;
 const real = spawnExec();
@@ -54,8 +54,6 @@ async function runOp(o: Op): Promise<unknown> {
       return hostInterfaceExists(String(o.name));
     case 'mac':
       return podInterfaceMac(String(o.netns), String(o.ifname), opts);
-    case 'mtu':
-      return detectHostMTU(typeof o.pattern === 'string' ? new RegExp(o.pattern) : undefined, opts);
     case 'bench': {
       const spec = o.spec as Parameters<typeof wirePod>[0];
       const n = Number(o.n ?? 20);
