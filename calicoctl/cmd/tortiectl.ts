@@ -5,6 +5,7 @@ import { type FlagSpec, type ParsedArgs, UsageError, flag, parseArgs } from '../
 import { connect } from '../commands/client.js';
 import { cmdIpamCheck, cmdIpamConfigure, cmdIpamRelease, cmdIpamShow } from '../commands/ipam.js';
 import { NODE_USAGE, cmdNodeChecksystem, cmdNodeStatus } from '../commands/node.js';
+import { POLICY_USAGE, cmdPolicy } from '../commands/policy.js';
 import { type Io, cmdApply, cmdCreate, cmdDelete, cmdGet, cmdLabel, cmdPatch, cmdReplace } from '../commands/resources.js';
 import { cmdVersion } from '../commands/version.js';
 
@@ -26,6 +27,8 @@ const USAGE = `Usage:
                  "calicoctl node status"; --run-dir=<dir> picks the agent whose
                  <dir>/cni.sock answers, default $TORTIE_RUN_DIR or /var/run/tortie)
                  and checksystem (what this host lacks to run Tortie).
+    policy       Explain policy: "policy explain SRC DST [PORT/PROTO]" tells whether a
+                 packet is allowed and which tier, policy and rule decides.
     version      Display the version of this binary.
 
 Options:
@@ -130,6 +133,11 @@ async function main(argv: string[]): Promise<void> {
     const h = sub === 'status' ? cmdNodeStatus : sub === 'checksystem' ? cmdNodeChecksystem : undefined;
     if (!h) throw new UsageError(`node needs one of: status, checksystem${sub ? ` (got ${JSON.stringify(sub)})` : ''}`);
     return h(p, io);
+  }
+  if (verb === 'policy') {
+    const p = parseArgs(rest, COMMON);
+    if (flag(p, 'help') === 'true') return io.out(POLICY_USAGE);
+    return withStore(p, (s) => cmdPolicy(s, p, io));
   }
   if (verb === 'version') {
     const p = parseArgs(rest, [...COMMON, { name: 'client' }, { name: 'poll', value: true }]);

@@ -8,6 +8,7 @@ import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import { parseDocuments } from '../../libcalico-go/lib/apis/v3/parse.js';
 import { validateResource } from '../../libcalico-go/lib/apis/v3/validate.js';
 import { ResourceClient } from '../../libcalico-go/lib/clientv3/resources.js';
+import { convertK8sNetworkPolicy, isK8sNetworkPolicy } from '../../libcalico-go/lib/policy/k8s.js';
 import { renderCustomColumns, renderGet } from '../printers/get-columns.js';
 import { type ParsedArgs, UsageError, flag, flagBool } from './args.js';
 import { compatVersion } from './compat.js';
@@ -44,7 +45,9 @@ async function loadAndValidate(client: ResourceClient, p: ParsedArgs, io: Io): P
   const defaultNs = flag(p, 'namespace');
   const existingPools = await client.list('IPPool');
   const out: Resource[] = [];
-  for (const doc of docs) {
+  for (const raw of docs) {
+    // A Kubernetes networking.k8s.io/v1 NetworkPolicy is stored as the Calico policy it becomes.
+    const doc = isK8sNetworkPolicy(raw) ? convertK8sNetworkPolicy(raw, defaultNs ?? 'default') : raw;
     const d = doc as Resource;
     if (defaultNs && d?.metadata && d.metadata.namespace === undefined && kindInfo(d.kind)?.namespaced) {
       d.metadata.namespace = defaultNs;
@@ -118,7 +121,7 @@ export async function cmdDelete(store: Backend, p: ParsedArgs, io: Io): Promise<
   if (flag(p, 'filename')) {
     const { text, source } = readInput(flag(p, 'filename')!, io);
     targets = parseDocuments(text, source).map((d) => {
-      const r = d as Resource;
+      const r = (isK8sNetworkPolicy(d) ? convertK8sNetworkPolicy(d, flag(p, 'namespace') ?? 'default') : d) as Resource;
       const k = kindInfo(r?.kind);
       if (!k) throw new Error(`${source}: unknown kind ${JSON.stringify(r?.kind)}`);
       return { kind: k.kind, name: r.metadata?.name, namespace: k.namespaced ? (r.metadata?.namespace ?? 'default') : undefined };
