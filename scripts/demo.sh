@@ -33,7 +33,9 @@ done
 
 step "The seed's inspection commands"
 show calicoctl version;                    lab ctl "$LAB" -- version
-show calicoctl node status "(on worker02)"; lab ctl "$LAB" --node worker02 -- node status
+for n in master01 master02 master03 worker01 worker02; do
+  show calicoctl node status "(on playcekube-$n)"; lab ctl "$LAB" --node "$n" -- node status
+done
 show calicoctl get nodes -o wide;          lab ctl "$LAB" -- get nodes -o wide
 show calicoctl get ippool -o wide;         lab ctl "$LAB" -- get ippool -o wide
 show calicoctl get workloadendpoints -A;   lab ctl "$LAB" -- get workloadendpoints -A
