@@ -1,14 +1,18 @@
 // tortie-lab: a throwaway Tortie cluster in network namespaces (nodes, underlay, datastore, pods
 // through the real CNI path), for trying things and for tests. See USAGE.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parseExpectation } from '../pkg/probe.js';
+import { caseFiles } from '../../libcalico-go/lib/policy/truth-table.js';
 import * as lab from '../pkg/lab.js';
+import { formatCase, formatTotals, runTruth, truthJson } from '../pkg/truth.js';
 import { type DatastoreKind, type Mode, type Preset, parseLabels, parseServe } from '../pkg/topology.js';
 
 const USAGE = `Usage:
   tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd]
   tortie-lab pod add N NODE NS/POD [--labels k=v,...] [--serve PORT[/tcp|/udp],...]
   tortie-lab pod del N NS/POD
+  tortie-lab ns add N NAME [--labels k=v,...]   (the namespace's kns.<NAME> profile, labels as pcns.<k>)
+  tortie-lab truth N (CASE_FILE | DIR)... [--json] [--settle MS] [--timeout MS] [--keep] [--no-retry]
   tortie-lab node add N NAME        (joins the running lab: next underlay address, agent started)
   tortie-lab node restart N NODE    (stops the node's agent by its recorded PID if alive, starts a new one)
   tortie-lab node del N NODE        (its pods, agent, namespace and Node resource go)
@@ -23,6 +27,14 @@ State: $TORTIE_LAB_DIR/<N>/state.json (default /var/lib/tortie-lab). Node names 
 short (master01 for playcekube-master01). --expect FILE holds {"NS/POD": {"NS/POD": true|false|"any"}}
 ("*" matches any pod); pairs not listed are expected to answer. probe exits 0 only if every pair
 is as expected.
+Pods carry projectcalico.org/namespace, projectcalico.org/orchestrator=k8s, their --labels and a
+named port serve-<port>-<proto> per --serve item on their WorkloadEndpoint from the CNI ADD on.
+truth builds the Kubernetes e2e model (namespaces x, y, z; pods a, b, c in each serving 80, 81
+TCP and UDP) in the lab, then runs each truth-table case (libcalico-go/lib/policy/testdata/cases):
+its policies applied (the previous case's deleted), every pair probed; exits 0 only if every case
+is as expected. --settle MS (1500) is the wait after applying a case; a probe that does not match
+is probed once more after another settle (--no-retry: not). --keep leaves the last case's
+policies in place.
 `;
 
 class UsageError extends Error {}
@@ -33,7 +45,7 @@ interface Parsed {
   rest: string[];
 }
 
-const VALUE_FLAGS = new Set(['name', 'nodes', 'preset', 'mode', 'datastore', 'labels', 'serve', 'port', 'proto', 'expect', 'node', 'timeout']);
+const VALUE_FLAGS = new Set(['name', 'nodes', 'preset', 'mode', 'datastore', 'labels', 'serve', 'port', 'proto', 'expect', 'node', 'timeout', 'settle']);
 
 function parse(argv: string[]): Parsed {
   const dd = argv.indexOf('--');
@@ -119,6 +131,33 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       throw new UsageError('pod add | pod del');
+    }
+    case 'ns': {
+      const [sub, ...pos] = p.positional;
+      if (sub !== 'add') throw new UsageError('ns add');
+      allowOnly(p, 'labels');
+      const [name, ns] = need({ ...p, positional: pos }, 2, 'ns add N NAME');
+      const labels = str(p, 'labels');
+      await lab.nsAdd(name!, ns!, labels ? parseLabels(labels) : {}, log);
+      return 0;
+    }
+    case 'truth': {
+      allowOnly(p, 'json', 'settle', 'timeout', 'keep', 'no-retry');
+      const [name, ...paths] = p.positional;
+      if (!name || paths.length === 0) throw new UsageError('truth N CASE_FILE...');
+      const files = paths.flatMap((f) => (statSync(f).isDirectory() ? caseFiles(f) : [f]));
+      const json = p.flags.has('json');
+      // Progress and the matrices go to stdout as cases finish; with --json only the result does.
+      const quiet = (line: string) => (json ? process.stderr.write(line + '\n') : log(line));
+      const cases = await runTruth(
+        name,
+        files,
+        { settleMs: int(p, 'settle'), timeoutMs: int(p, 'timeout'), keep: p.flags.has('keep'), retry: !p.flags.has('no-retry') },
+        quiet,
+        json ? undefined : (c) => process.stdout.write(formatCase(c)),
+      );
+      process.stdout.write(json ? JSON.stringify(truthJson(cases)) + '\n' : formatTotals(cases));
+      return cases.every((c) => c.ok) ? 0 : 1;
     }
     case 'node': {
       allowOnly(p);

@@ -78,7 +78,7 @@ function ctlArgv(s: LabState, node?: NodePlan): { argv: string[]; env: NodeJS.Pr
   return { argv: [BIN('tortiectl'), ...cfg], env };
 }
 
-async function ctlCapture(s: LabState, args: string[], input?: string): Promise<string> {
+export async function ctlCapture(s: LabState, args: string[], input?: string): Promise<string> {
   const { argv, env } = ctlArgv(s);
   const r = await run([...argv, ...args], { env, input });
   if (r.code !== 0) throw new Error(`tortiectl ${args.join(' ')} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
@@ -231,12 +231,37 @@ function nodeOf(s: LabState, want: string): NodePlan {
   return n;
 }
 
+/** The named port of each server: serve-<port>-<proto>, as the e2e model's pods name theirs. */
+export function namedPorts(serve: readonly ServeSpec[]): { name: string; port: number; protocol: string }[] {
+  return serve.map((x) => ({ name: `serve-${x.port}-${x.proto}`, port: x.port, protocol: x.proto.toUpperCase() }));
+}
+
+/**
+ * CNI_ARGS of a pod. Beside the keys a kubelet passes, the pod's labels and named ports go in
+ * K8S_POD_LABELS (k=v,…) and K8S_POD_PORTS (name:port/PROTO,…): the agent writes them into the
+ * WorkloadEndpoint at ADD (cni-plugin/pkg/plugin/handler.ts), so the endpoint is complete from
+ * its first version (no window where policy sees a pod without its labels).
+ */
+export function podCniArgs(pod: Pick<PodRecord, 'namespace' | 'name' | 'containerId' | 'labels' | 'serve'>): string {
+  const args = [`IgnoreUnknown=1`, `K8S_POD_NAMESPACE=${pod.namespace}`, `K8S_POD_NAME=${pod.name}`, `K8S_POD_INFRA_CONTAINER_ID=${pod.containerId}`];
+  const labels = Object.entries(pod.labels);
+  if (labels.length > 0) args.push(`K8S_POD_LABELS=${labels.map(([k, v]) => `${k}=${v}`).join(',')}`);
+  if (pod.serve.length > 0) args.push(`K8S_POD_PORTS=${namedPorts(pod.serve).map((p) => `${p.name}:${p.port}/${p.protocol}`).join(',')}`);
+  return args.join(';');
+}
+
+function checkPodLabels(labels: Record<string, string>): void {
+  for (const [k, v] of Object.entries(labels)) {
+    if (/[,;=]/.test(k) || /[,;=]/.test(v)) throw new Error(`label ${k}=${v}: keys and values cannot contain ',', ';' or '='`);
+  }
+}
+
 function runtimeOpts(s: LabState, node: NodePlan, pod: PodRecord) {
   return {
     containerId: pod.containerId,
     netns: `/run/netns/${pod.netns}`,
     ifname: 'eth0',
-    args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${pod.containerId}`,
+    args: podCniArgs(pod),
     cacheDir: join(s.dir, 'cni-cache'),
     cniPath: [join(ROOT, 'bin'), CNI_DIR],
     wrapper: [IP, 'netns', 'exec', node.ns],
@@ -350,12 +375,20 @@ export interface PodAddOptions {
 
 export async function podAdd(lab: string, nodeName: string, refText: string, opts: PodAddOptions, log: Log): Promise<PodRecord> {
   const ref = parsePodRef(refText);
+  checkPodLabels(opts.labels ?? {});
   return withLock(lab, async () => {
     const s = mustReadState(lab);
     mustBeUp(s);
     const node = nodeOf(s, nodeName);
     const key = podKey(ref);
     if (s.pods[key]) throw new Error(`pod ${key} already exists on ${s.pods[key]!.node}`);
+    // As in Kubernetes, the namespace exists before its pods: a namespace never given to `ns add`
+    // gets its kns.<ns> profile (no labels) unless one is there already.
+    if (!s.k8sNamespaces?.[ref.namespace]) {
+      await ctlCapture(s, ['create', '--skip-exists', '-f', '-'], JSON.stringify(namespaceProfile(ref.namespace)));
+      s.k8sNamespaces = { ...(s.k8sNamespaces ?? {}), [ref.namespace]: {} };
+      writeState(s);
+    }
     const pod: PodRecord = {
       namespace: ref.namespace,
       name: ref.name,
@@ -378,7 +411,6 @@ export async function podAdd(lab: string, nodeName: string, refText: string, opt
       pod.ip = res.ips?.[0]?.address.split('/')[0];
       pod.hostIf = res.interfaces?.find((i) => !i.sandbox)?.name;
       writeState(s);
-      if (Object.keys(pod.labels).length > 0) await labelWep(s, pod);
       if (pod.serve.length > 0) await startServer(s, pod);
       pod.phase = 'up';
       writeState(s);
@@ -392,15 +424,6 @@ export async function podAdd(lab: string, nodeName: string, refText: string, opt
       throw e;
     }
   });
-}
-
-async function labelWep(s: LabState, pod: PodRecord): Promise<void> {
-  const text = await ctlCapture(s, ['get', 'workloadendpoints', '-n', pod.namespace, '-o', 'json']);
-  const parsed = JSON.parse(text) as { items?: unknown[] } | unknown[];
-  const items = (Array.isArray(parsed) ? parsed : parsed.items ?? [parsed]) as { metadata: { name: string }; spec: { pod?: string; node?: string } }[];
-  const wep = items.find((w) => w.spec?.pod === pod.name && w.spec?.node === pod.node);
-  if (!wep) throw new Error(`no workload endpoint found for ${podKey(pod)}`);
-  await ctlCapture(s, ['patch', 'workloadendpoint', wep.metadata.name, '-n', pod.namespace, '-p', JSON.stringify({ metadata: { labels: pod.labels } })]);
 }
 
 async function startServer(s: LabState, pod: PodRecord): Promise<void> {
@@ -453,6 +476,36 @@ export async function podDel(lab: string, refText: string, log: Log): Promise<vo
 }
 
 // ---------------------------------------------------------------------------------------------
+// namespaces
+
+/** The profile Calico keeps for a Kubernetes namespace: kns.<ns>, allow-all, labels as pcns.*. */
+export function namespaceProfile(name: string, labels: Record<string, string> = {}): Record<string, unknown> {
+  const labelsToApply: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels)) labelsToApply[`pcns.${k}`] = v;
+  labelsToApply['pcns.projectcalico.org/name'] = name;
+  return {
+    apiVersion: 'projectcalico.org/v3',
+    kind: 'Profile',
+    metadata: { name: `kns.${name}` },
+    spec: { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }], labelsToApply },
+  };
+}
+
+/** A Kubernetes namespace: its kns.<name> profile applied (again, with new labels, if it exists). */
+export async function nsAdd(lab: string, name: string, labels: Record<string, string>, log: Log): Promise<void> {
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63) throw new Error(`invalid namespace name ${JSON.stringify(name)}`);
+  await withLock(lab, async () => {
+    const s = mustReadState(lab);
+    mustBeUp(s);
+    await ctlCapture(s, ['apply', '-f', '-'], JSON.stringify(namespaceProfile(name, labels)));
+    s.k8sNamespaces = { ...(s.k8sNamespaces ?? {}), [name]: labels };
+    writeState(s);
+    const shown = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+    log(`namespace ${name}: profile kns.${name}${shown ? ` (labels ${shown})` : ''}`);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // exec, ctl
 
 /** The namespace of `NODE` or `NS/POD`. */
@@ -489,6 +542,8 @@ export interface ProbeOptions {
   proto?: 'tcp' | 'udp' | 'icmp';
   timeoutMs?: number;
   parallel?: number;
+  /** Only these pods (NS/POD), in this order; default every pod of the lab. */
+  pods?: readonly string[];
 }
 
 export interface ProbeResult {
@@ -503,7 +558,14 @@ export async function probe(lab: string, opts: ProbeOptions): Promise<ProbeResul
   const proto = opts.proto ?? (opts.port !== undefined ? 'tcp' : 'icmp');
   const port = opts.port ?? 0;
   if (proto !== 'icmp' && !(port >= 1 && port <= 65535)) throw new Error(`--proto ${proto} needs --port`);
-  const pods = Object.values(s.pods).filter((p) => p.phase === 'up' && p.ip);
+  const up = Object.values(s.pods).filter((p) => p.phase === 'up' && p.ip);
+  const pods = opts.pods
+    ? opts.pods.map((k) => {
+        const p = up.find((x) => podKey(x) === k);
+        if (!p) throw new Error(`no running pod ${k} in lab ${lab}`);
+        return p;
+      })
+    : up;
   const keys = pods.map((p) => podKey(p));
   const matrix: Matrix = {};
   await mapLimit(pods, opts.parallel ?? 8, async (src) => {

@@ -56,6 +56,9 @@ export interface LabState {
   processes: ProcRecord[];
   datastore: DatastoreInfo;
   pods: Record<string, PodRecord>;
+  /** Kubernetes namespaces whose kns.<name> profile the lab made (`ns add`, or the first pod's
+   *  `pod add`, which leaves an existing profile alone), with the labels it was given. */
+  k8sNamespaces?: Record<string, Record<string, string>>;
 }
 
 export function statePath(name: string): string {

@@ -49,6 +49,35 @@ interface Workload {
 
 const SUPPORTED_IPAM = new Set(['tortie-ipam', 'calico-ipam']);
 
+/**
+ * Pod metadata a runtime without a Kubernetes API (tortie-lab) passes in CNI_ARGS, so that the
+ * WorkloadEndpoint is complete when ADD writes it (Calico reads these from the pod object):
+ *   K8S_POD_LABELS=k=v,k2=v2                       → metadata.labels
+ *   K8S_POD_PORTS=name:port/PROTO,…                → spec.ports (named container ports)
+ * Label keys and values cannot hold ',' or ';'; the WorkloadEndpoint validation checks the rest.
+ */
+function podLabels(req: AgentRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of (req.args.K8S_POD_LABELS ?? '').split(',')) {
+    if (item === '') continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new CniError(ErrCode.UnsupportedField, `invalid label ${JSON.stringify(item)} in CNI_ARGS K8S_POD_LABELS (want key=value)`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+function podPorts(req: AgentRequest): { name: string; port: number; protocol: string }[] {
+  return (req.args.K8S_POD_PORTS ?? '')
+    .split(',')
+    .filter((item) => item !== '')
+    .map((item) => {
+      const m = /^([^:]+):(\d{1,5})\/([A-Za-z]+)$/.exec(item);
+      if (!m) throw new CniError(ErrCode.UnsupportedField, `invalid port ${JSON.stringify(item)} in CNI_ARGS K8S_POD_PORTS (want name:port/PROTO)`);
+      return { name: m[1]!, port: Number(m[2]), protocol: m[3]!.toUpperCase() };
+    });
+}
+
 function identify(req: AgentRequest, node: string): Workload {
   const ns = req.args.K8S_POD_NAMESPACE ?? '';
   const pod = req.args.K8S_POD_NAME ?? '';
@@ -120,6 +149,8 @@ export function makeCniHandler(deps: HandlerDeps): (req: AgentRequest) => Promis
     const opts = parseIPAMOptions(req.config.ipam);
     const mtu = configMTU(req.config) ?? deps.defaultMTU();
     const w = identify(req, deps.nodeName);
+    const labels = w.pod ? podLabels(req) : {};
+    const ports = w.pod ? podPorts(req) : [];
     const undo: (() => Promise<unknown>)[] = [];
     try {
       const attrs: Record<string, string> = { node: deps.nodeName, timestamp: goTimestamp(new Date()) };
@@ -153,7 +184,7 @@ export function makeCniHandler(deps: HandlerDeps): (req: AgentRequest) => Promis
       const wep: Resource = {
         apiVersion: 'projectcalico.org/v3',
         kind: 'WorkloadEndpoint',
-        metadata: { name: w.wepName, namespace: w.namespace },
+        metadata: { name: w.wepName, namespace: w.namespace, ...(Object.keys(labels).length > 0 ? { labels } : {}) },
         spec: {
           orchestrator: w.orchestrator,
           node: deps.nodeName,
@@ -164,6 +195,7 @@ export function makeCniHandler(deps: HandlerDeps): (req: AgentRequest) => Promis
           mac: wired.containerMac,
           ipNetworks: cidrs,
           profiles: w.orchestrator === 'k8s' ? [`kns.${w.namespace}`] : [],
+          ...(ports.length > 0 ? { ports } : {}),
         },
       };
       await resources.apply(wep);
