@@ -1,0 +1,62 @@
+// Test driver: runs policy-table and pod-wiring operations in the namespace it is started in (the
+// tests start it with `ip netns exec <node-ns> /usr/bin/node policy-driver.js` and write the request
+// on stdin) and prints one JSON line. One PolicyTable lives for the whole request, so a sequence of
+// applies sees its own history.
+//
+// Request: one op or an array of ops, each
+//   {op: "apply", model, local, endpointToHostAction?, force?} | {op: "remove"} | {op: "wire", spec} |
+//   {op: "nft", args}   (a raw `nft` call, standing in for an administrator's hand edit)
+// Answer: an array of {ok: true, value} | {ok: false, error: {name, message}}.
+
+import { readFileSync, writeSync } from 'node:fs';
+import { spawnExec } from '../iproute.js';
+import { NFT_BIN, PolicyTable } from '../policy-table.js';
+import { wirePod } from '../podnet.js';
+import type { PolicyModel } from '../../../../libcalico-go/lib/policy/model.js';
+import type { EndpointToHostAction, LocalEndpoint } from '../../../calc/policy-compiler.js';
+
+type Op = { op: string; [k: string]: unknown };
+
+const exec = spawnExec();
+const table = new PolicyTable({ exec });
+
+async function runOp(o: Op): Promise<unknown> {
+  switch (o.op) {
+    case 'apply':
+      return table.apply(o.model as PolicyModel, o.local as LocalEndpoint[], {
+        force: o.force === true,
+        endpointToHostAction: o.endpointToHostAction as EndpointToHostAction | undefined,
+      });
+    case 'remove':
+      return table.remove();
+    case 'wire':
+      return wirePod(o.spec as Parameters<typeof wirePod>[0]);
+    case 'nft': {
+      const r = await exec(NFT_BIN, (o.args as string[]).map(String));
+      if (r.code !== 0) throw new Error(`nft ${(o.args as string[]).join(' ')}: ${r.stderr.trim()}`);
+      return r.stdout;
+    }
+    default:
+      throw new Error(`unknown op ${o.op}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const req = JSON.parse(readFileSync(0, 'utf8') || '[]') as Op | Op[];
+  const ops = Array.isArray(req) ? req : [req];
+  const out: unknown[] = [];
+  for (const o of ops) {
+    try {
+      out.push({ ok: true, value: await runOp(o) });
+    } catch (e) {
+      const err = e as Error;
+      out.push({ ok: false, error: { name: err.name, message: err.message } });
+    }
+  }
+  writeSync(1, JSON.stringify(out) + '\n');
+}
+
+main().catch((e: unknown) => {
+  writeSync(2, `${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exitCode = 1;
+});
