@@ -1,11 +1,10 @@
 // tortiectl policy explain SRC DST [PORT/PROTO]: the verdict of Calico's policy semantics for one
 // packet, and which tier/policy/rule (or profile) decides each direction.
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
-import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
-import { ResourceClient } from '../../libcalico-go/lib/clientv3/resources.js';
 import { parseIP } from '../../libcalico-go/lib/net/ip.js';
 import { type Explanation, type Flow, type Peer, type Protocol, verdict } from '../../libcalico-go/lib/policy/evaluate.js';
-import { type Endpoint, type PolicyModel, NS_LABEL_PREFIX, emptyModel, makeEndpoint } from '../../libcalico-go/lib/policy/model.js';
+import { modelFromStore } from '../../libcalico-go/lib/policy/from-store.js';
+import type { PolicyModel } from '../../libcalico-go/lib/policy/model.js';
 import { type ParsedArgs, UsageError } from './args.js';
 import type { Io } from './resources.js';
 
@@ -16,63 +15,6 @@ SRC and DST are NS/POD (a workload endpoint in the datastore) or an IP address. 
 e.g. 80/TCP, 53/udp, 80 (TCP) or icmp; default 80/TCP. Prints whether the packet is allowed and
 which tier, policy and rule decides the egress of SRC and the ingress of DST.
 `;
-
-type Obj = Record<string, unknown>;
-
-/** Namespace labels from the kns.<ns> profile's labelsToApply (pcns.<k> keys). */
-function namespaceLabelsFromProfiles(profiles: Resource[]): Map<string, Record<string, string>> {
-  const out = new Map<string, Record<string, string>>();
-  for (const p of profiles) {
-    if (!p.metadata.name.startsWith('kns.')) continue;
-    const lta = ((p.spec ?? {}) as Obj).labelsToApply as Record<string, string> | undefined;
-    const labels: Record<string, string> = {};
-    for (const [k, v] of Object.entries(lta ?? {})) labels[k.startsWith(NS_LABEL_PREFIX) ? k.slice(NS_LABEL_PREFIX.length) : k] = v;
-    out.set(p.metadata.name.slice(4), labels);
-  }
-  return out;
-}
-
-function endpointOf(wep: Resource, nsLabels: Map<string, Record<string, string>>): Endpoint {
-  const spec = (wep.spec ?? {}) as Obj;
-  const namespace = wep.metadata.namespace ?? 'default';
-  const pod = typeof spec.pod === 'string' && spec.pod !== '' ? spec.pod : wep.metadata.name;
-  const ips = (Array.isArray(spec.ipNetworks) ? (spec.ipNetworks as string[]) : []).map((n) => n.split('/')[0]!);
-  const ports = Array.isArray(spec.ports) ? (spec.ports as Array<{ name?: string; port?: number; protocol?: string }>) : [];
-  const ep = makeEndpoint({
-    namespace,
-    name: pod,
-    labels: wep.metadata.labels ?? {},
-    ips,
-    namedPorts: ports.filter((p) => p.name && p.port).map((p) => ({ name: p.name!, port: p.port!, protocol: String(p.protocol ?? 'TCP') })),
-    serviceAccount: typeof spec.serviceAccountName === 'string' ? spec.serviceAccountName : undefined,
-    namespaceLabels: nsLabels.get(namespace) ?? {},
-    orchestrator: typeof spec.orchestrator === 'string' ? spec.orchestrator : 'k8s',
-  });
-  // Labels the WEP already carries win over the derived ones.
-  Object.assign(ep.labels, wep.metadata.labels ?? {});
-  if (Array.isArray(spec.profiles) && spec.profiles.length > 0) ep.profiles = (spec.profiles as string[]).slice();
-  return ep;
-}
-
-/** The evaluator's model from a datastore's resources. */
-export async function modelFromStore(store: Backend): Promise<PolicyModel> {
-  const c = new ResourceClient(store);
-  const m = emptyModel();
-  const profiles = await c.list('Profile');
-  const nsLabels = namespaceLabelsFromProfiles(profiles);
-  for (const [name, labels] of nsLabels) m.namespaces.push({ name, labels });
-  m.endpoints = (await c.list('WorkloadEndpoint')).map((w) => endpointOf(w, nsLabels));
-  m.policies = [...(await c.list('GlobalNetworkPolicy')), ...(await c.list('NetworkPolicy'))];
-  m.tiers = await c.list('Tier');
-  // A profile with no rules (e.g. kns.<ns> written only for its labels) stands for Calico's
-  // allow-all namespace profile.
-  m.profiles = profiles.filter((p) => {
-    const s = (p.spec ?? {}) as Obj;
-    return (Array.isArray(s.ingress) && s.ingress.length > 0) || (Array.isArray(s.egress) && s.egress.length > 0);
-  });
-  m.networkSets = [...(await c.list('GlobalNetworkSet')), ...(await c.list('NetworkSet'))];
-  return m;
-}
 
 export function parsePeer(arg: string, what: string): Peer {
   if (parseIP(arg)) return { ip: arg };
