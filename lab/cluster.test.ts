@@ -347,10 +347,12 @@ describe('tortie-lab cluster, BGP mode: 5 nodes, join, failures, external router
       const out = torc('show', 'protocols');
       return s.plan.nodes.every((_, i) => new RegExp(`^node_${i + 1}\\s+BGP\\s+\\S+\\s+up\\s+\\S+\\s+Established`, 'm').test(out));
     }, 20_000, 200, () => torc('show', 'protocols'));
-    const learned = await waitFor('ToR learns every pod block', () => {
+    // Sessions come up one by one and each then sends its routes: wait until every owner's route is in.
+    const fromOwners = (out: string) => [...pods.keys()].every((node) => new RegExp(`via ${esc(nodeAddr(s, node))} on eth0`).test(out));
+    const learned = await waitFor('ToR learns every pod block, each from its owner', () => {
       const out = torc('show', 'route');
-      return blocks.every((b) => new RegExp(`^${esc(b)}\\s+unicast`, 'm').test(out)) && out;
-    }, 10_000, 100, () => torc('show', 'route'));
+      return blocks.every((b) => new RegExp(`^${esc(b)}\\s+unicast`, 'm').test(out)) && fromOwners(out) && out;
+    }, 15_000, 100, () => torc('show', 'route'));
     // Each block is learnt from (at least) the node that owns it.
     for (const node of pods.keys()) assert.match(learned, new RegExp(`via ${esc(nodeAddr(s, node))} on eth0`));
     note(`ToR: all ${blocks.length} blocks learnt ${Date.now() - t0} ms after the BGPPeer was applied`);
