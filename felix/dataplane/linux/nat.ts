@@ -12,18 +12,16 @@
 //   touched.
 // * The table always exists while the agent runs (empty sets when no pool has natOutgoing), so the
 //   state is level-triggered: a table deleted or edited by hand is put back by the next pass.
-// * A write is one `nft -f -` transaction: `table … {}` (creates it when missing), `delete table …`,
-//   then the full definition — packets never see a half-built table.
-// * Each pass costs one `nft list table` (text, no handles) compared with the listing taken right
-//   after the last write; the script is written again only when the pools changed or the listing
-//   differs (table missing or edited).
+// * Written through nft-table.ts: one atomic `nft -f -` transaction, only when the pools changed or
+//   the table is missing or was edited.
 //
 // Programs run by absolute path with argument arrays (never a shell), environment LC_ALL=C only.
 
 import { compareCIDR, formatCIDR, parseCIDR, type CIDR } from '../../../libcalico-go/lib/net/ip.js';
-import { CommandError, spawnExec, type Exec } from './iproute.js';
+import type { Exec } from './iproute.js';
+import { OwnedNftTable } from './nft-table.js';
 
-export const NFT_BIN = '/usr/sbin/nft';
+export { NFT_BIN } from './nft-table.js';
 export const NAT_TABLE_FAMILY = 'ip';
 export const NAT_TABLE = 'tortie-nat';
 export const MASQ_SET = 'masq-ipam-pools';
@@ -195,43 +193,12 @@ export function parseNatTableJson(text: string): NatTableState {
   return st;
 }
 
-const tableMissing = (stderr: string) => /No such file or directory/.test(stderr);
-
-/** Writes and checks the agent's NAT table; remembers what it wrote so unchanged passes cost one `nft list`. */
+/** Writes and checks the agent's NAT table (see nft-table.ts for when it writes). */
 export class NatTable {
-  private readonly exec: Exec;
-  private readonly nft: string;
-  private lastScript: string | null = null;
-  private lastListing: string | null = null;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly table: OwnedNftTable;
 
   constructor(opts: NatOptions = {}) {
-    this.exec = opts.exec ?? spawnExec();
-    this.nft = opts.nft ?? NFT_BIN;
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(fn, fn);
-    this.queue = p.catch(() => undefined);
-    return p;
-  }
-
-  private async run(args: string[], input?: string): Promise<{ ok: boolean; stdout: string; stderr: string; err: CommandError }> {
-    const r = await this.exec(this.nft, args, input);
-    return {
-      ok: r.code === 0 && r.signal === null,
-      stdout: r.stdout,
-      stderr: r.stderr,
-      err: new CommandError([this.nft, ...args], r.code, r.stderr, undefined, r.signal),
-    };
-  }
-
-  /** `nft list table ip tortie-nat` (text): the listing, or null when the table is missing. */
-  private async listing(): Promise<string | null> {
-    const r = await this.run(['list', 'table', ...TABLE_REF]);
-    if (r.ok) return r.stdout;
-    if (tableMissing(r.stderr)) return null;
-    throw r.err;
+    this.table = new OwnedNftTable(TABLE_REF, opts);
   }
 
   /**
@@ -239,62 +206,29 @@ export class NatTable {
    * since the last write, or the table is missing or differs from what was written (or `force`).
    */
   apply(pools: readonly NatPool[], opts: { force?: boolean } = {}): Promise<NatApplyResult> {
-    return this.serial(async () => {
+    return this.table.serial(async () => {
       const sets = natSets(pools);
-      const script = renderNatTable(pools);
-      let execs = 0;
-      let reason: NatApplyReason;
-      if (opts.force) reason = 'forced';
-      else if (this.lastScript === null) reason = 'first write';
-      else if (this.lastScript !== script) reason = 'pools changed';
-      else {
-        execs++;
-        const now = await this.listing();
-        if (now !== null && now === this.lastListing) return { changed: false, reason: 'unchanged', sets, execs };
-        reason = now === null ? 'table missing' : 'table changed';
-      }
-      this.lastScript = null;
-      this.lastListing = null;
-      execs++;
-      const w = await this.run(['-f', '-'], script);
-      if (!w.ok) throw w.err;
-      execs++;
-      const after = await this.listing();
-      if (after === null) throw new Error(`nft: table ${TABLE_REF.join(' ')} is missing right after it was written`);
-      this.lastScript = script;
-      this.lastListing = after;
-      return { changed: true, reason, sets, execs };
+      const { changed, reason, execs } = await this.table.write(renderNatTable(pools), opts.force === true, 'pools changed');
+      return { changed, reason, sets, execs };
     });
   }
 
   /** The table as the kernel has it, or null when it is missing. */
   read(): Promise<NatTableState | null> {
-    return this.serial(async () => {
-      const r = await this.run(['-j', 'list', 'table', ...TABLE_REF]);
-      if (!r.ok) {
-        if (tableMissing(r.stderr)) return null;
-        throw r.err;
-      }
-      return parseNatTableJson(r.stdout);
+    return this.table.serial(async () => {
+      const json = await this.table.list(true);
+      return json === null ? null : parseNatTableJson(json);
     });
   }
 
   /** Deletes the table (only it); returns whether it was there. */
   remove(): Promise<boolean> {
-    return this.serial(async () => {
-      this.lastScript = null;
-      this.lastListing = null;
-      const r = await this.run(['delete', 'table', ...TABLE_REF]);
-      if (r.ok) return true;
-      if (tableMissing(r.stderr)) return false;
-      throw r.err;
-    });
+    return this.table.serial(() => this.table.remove());
   }
 
   /** Forgets what was written: the next apply writes. */
   reset(): void {
-    this.lastScript = null;
-    this.lastListing = null;
+    this.table.reset();
   }
 }
 
