@@ -2,7 +2,7 @@
 # One-shot set-up on Debian 12 as root: system packages, npm dependencies, build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(etcd-server etcd-client containernetworking-plugins iptables nftables iproute2 iputils-ping bird2 iperf3 tcpdump containerd podman busybox-static)
+pkgs=(etcd-server etcd-client containernetworking-plugins iptables nftables iproute2 iputils-ping procps openssl bird2 iperf3 tcpdump containerd podman busybox-static)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
