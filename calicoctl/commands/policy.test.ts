@@ -27,6 +27,8 @@ const profile = (ns: string, team: string) => `apiVersion: projectcalico.org/v3
 kind: Profile
 metadata: {name: kns.${ns}}
 spec:
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
   labelsToApply: {pcns.team: ${team}, pcns.projectcalico.org/name: ${ns}}
 `;
 
@@ -63,8 +65,8 @@ describe('tortiectl policy explain', () => {
     assert.equal(
       r.stdout,
       'shop/web (10.9.0.1) -> bank/vault (10.9.1.1) 8080/TCP: ALLOWED\n' +
-        '  egress  of shop/web: allow by profile kns.shop: allow\n' +
-        '  ingress of bank/vault: allow by profile kns.bank: allow\n',
+        '  egress  of shop/web: allow by profile kns.shop, egress rule 0: Allow\n' +
+        '  ingress of bank/vault: allow by profile kns.bank, ingress rule 0: Allow\n',
     );
   });
 

@@ -9,6 +9,7 @@ import { parseSelector } from '../../libcalico-go/lib/selector/index.js';
 import * as podnet from '../../felix/dataplane/linux/podnet.js';
 import { configureKernel } from '../../felix/dataplane/linux/kernel.js';
 import { type AgentContext, type CniHandler, startAgent } from '../pkg/agent.js';
+import { PolicyLoop } from '../pkg/policy/loop.js';
 import { RoutingLoop } from '../pkg/routing/loop.js';
 import { parseNetworkingBackend } from '../pkg/routing/plan.js';
 
@@ -58,12 +59,13 @@ function checkGatewayRoute(): void {
 try {
   configureKernel({ ipv6: true });
   checkGatewayRoute();
-  // Signals are handled here: the routing loop (and its BIRD) stops before the agent.
+  // Signals are handled here: the policy and routing loops (and BIRD) stop before the agent.
   const agent = await startAgent(process.env, { cniHandler, handleSignals: false });
   const ctx = agent.context;
   const { backend, warning } = parseNetworkingBackend(process.env.CALICO_NETWORKING_BACKEND);
   if (warning) ctx.log.warn(warning);
   let routing: RoutingLoop | null = null;
+  let policy: PolicyLoop | null = null;
   let stopping = false;
   agent.ready.then(
     () => {
@@ -77,6 +79,17 @@ try {
         hostMtu: () => ctx.startupResult()?.mtu?.hostMTU,
       });
       routing.start();
+      const params = agent.config.felix.params;
+      const refreshS = params.nftablesRefreshInterval ?? params.iptablesRefreshInterval;
+      policy = new PolicyLoop({
+        nodeName: agent.nodeName,
+        store: () => ctx.store(),
+        log: ctx.log.child('policy/loop.ts'),
+        metrics: ctx.metrics,
+        endpointToHostAction: typeof params.defaultEndpointToHostAction === 'string' ? params.defaultEndpointToHostAction : undefined,
+        ...(typeof refreshS === 'number' && refreshS > 0 ? { verifyMs: refreshS * 1000 } : {}),
+      });
+      policy.start();
     },
     () => undefined,
   );
@@ -85,6 +98,7 @@ try {
     stopping = true;
     ctx.log.info(`Received ${sig}: shutting down`);
     void (async () => {
+      await policy?.stop().catch(() => undefined);
       await routing?.stop().catch(() => undefined);
       await agent.stop();
       // Everything of ours is stopped: exit now rather than wait for stray timers (BirdSupervisor's

@@ -102,6 +102,32 @@ function identify(req: AgentRequest, node: string): Workload {
   };
 }
 
+/** `policy.type` of the network configuration: "k8s" or "" (validated by the plugin's netconf). */
+function policyType(config: Record<string, unknown>): string {
+  const t = (config.policy as { type?: unknown } | undefined)?.type;
+  return typeof t === 'string' ? t : '';
+}
+
+/**
+ * The profiles of a new endpoint, as Calico's plugin gives them: with Kubernetes policy
+ * (`policy.type: k8s`) the pod's namespace profile `kns.<ns>`; otherwise one profile named after
+ * the network, which the plugin creates (allow all, label `<network>: ""`) when it is absent, so
+ * that endpoints of a network without policy can talk.
+ */
+function profilesFor(w: Workload, config: Record<string, unknown>): string[] {
+  if (policyType(config) === 'k8s' && w.pod) return [`kns.${w.namespace}`];
+  return [String(config.name)];
+}
+
+function networkProfile(network: string): Resource {
+  return {
+    apiVersion: 'projectcalico.org/v3',
+    kind: 'Profile',
+    metadata: { name: network },
+    spec: { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }], labelsToApply: { [network]: '' } },
+  };
+}
+
 function ipamType(config: Record<string, unknown>): string {
   const t = (config.ipam as { type?: unknown } | undefined)?.type;
   if (typeof t !== 'string' || t === '') throw new CniError(ErrCode.InvalidNetworkConfig, 'ipam.type is required');
@@ -151,7 +177,10 @@ export function makeCniHandler(deps: HandlerDeps): (req: AgentRequest) => Promis
     const w = identify(req, deps.nodeName);
     const labels = w.pod ? podLabels(req) : {};
     const ports = w.pod ? podPorts(req) : [];
+    const profiles = profilesFor(w, req.config);
     const undo: (() => Promise<unknown>)[] = [];
+    // Before anything that would need undoing: a profile that cannot be made fails the ADD cleanly.
+    if (policyType(req.config) !== 'k8s') await ensureNetworkProfile(profiles[0]!);
     try {
       const attrs: Record<string, string> = { node: deps.nodeName, timestamp: goTimestamp(new Date()) };
       if (w.pod) Object.assign(attrs, { namespace: w.namespace, pod: w.pod });
@@ -194,7 +223,7 @@ export function makeCniHandler(deps: HandlerDeps): (req: AgentRequest) => Promis
           interfaceName: w.hostIfName,
           mac: wired.containerMac,
           ipNetworks: cidrs,
-          profiles: w.orchestrator === 'k8s' ? [`kns.${w.namespace}`] : [],
+          profiles,
           ...(ports.length > 0 ? { ports } : {}),
         },
       };
@@ -211,6 +240,19 @@ export function makeCniHandler(deps: HandlerDeps): (req: AgentRequest) => Promis
         await u().catch((ue) => deps.log('warning', `undo after failed ADD of ${req.containerId}: ${(ue as Error).message}`));
       }
       throw e;
+    }
+  }
+
+  /** The network's profile, created when absent (an existing one is the operator's: kept as it is). */
+  async function ensureNetworkProfile(network: string): Promise<void> {
+    if (await resources.get('Profile', network)) return;
+    try {
+      await resources.create(networkProfile(network));
+      deps.log('info', `created profile ${network} (allow all) for the endpoints of network ${network}`);
+    } catch (e) {
+      if (!/already exists/.test((e as Error).message)) {
+        throw new CniError(ErrCode.Internal, `cannot create the profile of network ${JSON.stringify(network)}: ${(e as Error).message}`);
+      }
     }
   }
 

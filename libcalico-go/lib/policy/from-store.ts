@@ -1,6 +1,6 @@
 // The policy model as the datastore holds it: workload endpoints (with their namespace's labels
 // from the kns.<ns> profiles), policies, tiers, profiles and network sets. Shared by
-// `tortiectl policy explain` and, later, the agent's enforcement.
+// `tortiectl policy explain` and the agent's enforcement (node/pkg/policy/).
 import type { Backend } from '../backend/api.js';
 import type { Resource } from '../apis/v3/resource.js';
 import { ResourceClient } from '../clientv3/resources.js';
@@ -21,12 +21,13 @@ function namespaceLabelsFromProfiles(profiles: Resource[]): Map<string, Record<s
   return out;
 }
 
-function endpointOf(wep: Resource, nsLabels: Map<string, Record<string, string>>): Endpoint {
+function endpointOf(wep: Resource, nsLabels: Map<string, Record<string, string>>, profiles: Map<string, Resource>): Endpoint {
   const spec = (wep.spec ?? {}) as Obj;
   const namespace = wep.metadata.namespace ?? 'default';
   const pod = typeof spec.pod === 'string' && spec.pod !== '' ? spec.pod : wep.metadata.name;
   const ips = (Array.isArray(spec.ipNetworks) ? (spec.ipNetworks as string[]) : []).map((n) => n.split('/')[0]!);
   const ports = Array.isArray(spec.ports) ? (spec.ports as Array<{ name?: string; port?: number; protocol?: string }>) : [];
+  const stored = Array.isArray(spec.profiles) && spec.profiles.length > 0 ? (spec.profiles as string[]).slice() : undefined;
   const ep = makeEndpoint({
     namespace,
     name: pod,
@@ -34,31 +35,57 @@ function endpointOf(wep: Resource, nsLabels: Map<string, Record<string, string>>
     ips,
     namedPorts: ports.filter((p) => p.name && p.port).map((p) => ({ name: p.name!, port: p.port!, protocol: String(p.protocol ?? 'TCP') })),
     serviceAccount: typeof spec.serviceAccountName === 'string' ? spec.serviceAccountName : undefined,
-    namespaceLabels: nsLabels.get(namespace) ?? {},
+    // The namespace's labels reach endpoints that have its kns.<ns> profile.
+    namespaceLabels: !stored || stored.includes(`kns.${namespace}`) ? (nsLabels.get(namespace) ?? {}) : {},
     orchestrator: typeof spec.orchestrator === 'string' ? spec.orchestrator : 'k8s',
   });
+  if (stored) {
+    ep.profiles = stored;
+    // Other profiles' labelsToApply (e.g. a network's profile `<network>: ""`).
+    for (const name of stored) {
+      if (name.startsWith('kns.')) continue;
+      const lta = ((profiles.get(name)?.spec ?? {}) as Obj).labelsToApply as Record<string, string> | undefined;
+      Object.assign(ep.labels, lta ?? {});
+    }
+  }
   // Labels the WEP already carries win over the derived ones.
   Object.assign(ep.labels, wep.metadata.labels ?? {});
-  if (Array.isArray(spec.profiles) && spec.profiles.length > 0) ep.profiles = (spec.profiles as string[]).slice();
   return ep;
+}
+
+/** What policy enforcement reads: the evaluator's model and the WorkloadEndpoints it came from. */
+export interface PolicyInputs {
+  model: PolicyModel;
+  workloadEndpoints: Resource[];
+}
+
+/** Reads the policy model (and the workload endpoints, for the caller to pick its local ones). */
+export async function readPolicyInputs(store: Backend): Promise<PolicyInputs> {
+  const c = new ResourceClient(store);
+  const m = emptyModel();
+  const [profiles, weps, gnps, nps, tiers, gnss, nss] = await Promise.all([
+    c.list('Profile'),
+    c.list('WorkloadEndpoint'),
+    c.list('GlobalNetworkPolicy'),
+    c.list('NetworkPolicy'),
+    c.list('Tier'),
+    c.list('GlobalNetworkSet'),
+    c.list('NetworkSet'),
+  ]);
+  const nsLabels = namespaceLabelsFromProfiles(profiles);
+  for (const [name, labels] of nsLabels) m.namespaces.push({ name, labels });
+  const byName = new Map(profiles.map((p) => [p.metadata.name, p]));
+  m.endpoints = weps.map((w) => endpointOf(w, nsLabels, byName));
+  m.policies = [...gnps, ...nps];
+  m.tiers = tiers;
+  // As stored: a profile without rules allows nothing (Calico's semantics); an absent kns.<ns>
+  // profile allows all (the evaluator's stand-in for Calico's namespace controller).
+  m.profiles = profiles;
+  m.networkSets = [...gnss, ...nss];
+  return { model: m, workloadEndpoints: weps };
 }
 
 /** The evaluator's model from a datastore's resources. */
 export async function modelFromStore(store: Backend): Promise<PolicyModel> {
-  const c = new ResourceClient(store);
-  const m = emptyModel();
-  const profiles = await c.list('Profile');
-  const nsLabels = namespaceLabelsFromProfiles(profiles);
-  for (const [name, labels] of nsLabels) m.namespaces.push({ name, labels });
-  m.endpoints = (await c.list('WorkloadEndpoint')).map((w) => endpointOf(w, nsLabels));
-  m.policies = [...(await c.list('GlobalNetworkPolicy')), ...(await c.list('NetworkPolicy'))];
-  m.tiers = await c.list('Tier');
-  // A profile with no rules (e.g. kns.<ns> written only for its labels) stands for Calico's
-  // allow-all namespace profile.
-  m.profiles = profiles.filter((p) => {
-    const s = (p.spec ?? {}) as Obj;
-    return (Array.isArray(s.ingress) && s.ingress.length > 0) || (Array.isArray(s.egress) && s.egress.length > 0);
-  });
-  m.networkSets = [...(await c.list('GlobalNetworkSet')), ...(await c.list('NetworkSet'))];
-  return m;
+  return (await readPolicyInputs(store)).model;
 }

@@ -9,7 +9,8 @@
 //   * keeps the agent's nftables table `ip tortie-nat` (IPPool natOutgoing: masquerade from those
 //     pools to destinations outside all pools) in line with the IPv4 pools, repairing it each pass;
 //   * writes what this node cannot do on its Node (`status.tortie.problems`) and logs it.
-// Passes are triggered by datastore watch events (debounced) and by a periodic full resync.
+// Passes are triggered by datastore watch events (debounced) and by a periodic full resync
+// (pass-runner.ts).
 
 import { existsSync } from 'node:fs';
 import type { Resource } from '../../../libcalico-go/lib/apis/v3/resource.js';
@@ -24,6 +25,7 @@ import { Reconciler, type ReconcileOptions, type ReconcileResult } from '../../.
 import { vtepMacForNode, type VxlanDeviceSpec } from '../../../felix/dataplane/linux/vxlan.js';
 import { NatTable } from '../../../felix/dataplane/linux/nat.js';
 import type { Logger } from '../log.js';
+import { PassRunner } from '../pass-runner.js';
 import {
   type Affinity,
   decideTunnelAddress,
@@ -89,7 +91,6 @@ const WATCHED = [
   affinityPrefix(),
 ];
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** Reads everything the plan depends on. */
@@ -134,13 +135,7 @@ export class RoutingLoop {
   private readonly o: Required<Omit<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper'>> &
     Pick<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper'>;
   private readonly log: Logger;
-  private stopped = true;
-  private debounceTimer: NodeJS.Timeout | null = null;
-  private resyncTimer: NodeJS.Timeout | null = null;
-  private watchAbort: AbortController | null = null;
-  private watchTask: Promise<void> | null = null;
-  private passing: Promise<void> | null = null;
-  private again = false;
+  private readonly runner: PassRunner;
   private bird: BirdSupervisor | null = null;
   private birdStarted = false;
   private readonly reconciler: Reconciler;
@@ -150,11 +145,20 @@ export class RoutingLoop {
   private lastOverlayWarnings = '';
   private readonly nat = new NatTable();
   private lastNatError = '';
-  private status: RoutingStatus = { passes: 0, lastPassAt: null, lastError: null, plan: null, tunnelAddress: null, birdPid: null };
+  private status: Pick<RoutingStatus, 'plan' | 'tunnelAddress'> = { plan: null, tunnelAddress: null };
 
   constructor(opts: RoutingLoopOptions) {
     this.o = { resyncMs: 5000, repairMs: 3000, debounceMs: 100, natOutgoing: true, ...opts };
     this.log = opts.log;
+    this.runner = new PassRunner({
+      store: opts.store,
+      prefixes: WATCHED,
+      pass: () => this.pass(),
+      log: this.log,
+      what: 'Routing',
+      resyncMs: this.o.resyncMs,
+      debounceMs: this.o.debounceMs,
+    });
     this.reconciler = new Reconciler(null, {
       intervalMs: this.o.repairMs,
       onResult: (r) => this.logResult(r),
@@ -166,101 +170,33 @@ export class RoutingLoop {
 
   /** Starts watching and the first pass. */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
+    if (this.runner.running) return;
     this.log.info(`Starting the routing loop for node ${this.o.nodeName} (networking backend ${this.o.backend})`);
-    this.watchTask = this.watchLoop();
-    const tick = () => {
-      if (this.stopped) return;
-      this.kick(0);
-      this.resyncTimer = setTimeout(tick, this.o.resyncMs);
-      this.resyncTimer.unref();
-    };
-    tick();
+    this.runner.start();
   }
 
   /** Stops the loop, the kernel repair and BIRD (by its PID); routes stay in place. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    if (this.resyncTimer) clearTimeout(this.resyncTimer);
-    this.watchAbort?.abort();
-    await this.passing?.catch(() => undefined);
+    if (!this.runner.running) return;
+    await this.runner.stop();
     await this.reconciler.stop();
     if (this.bird) await this.bird.stop().catch((e) => this.log.warn(`Stopping BIRD: ${errText(e)}`));
     this.birdStarted = false;
-    await this.watchTask?.catch(() => undefined);
     this.log.info('Routing loop stopped');
   }
 
   getStatus(): RoutingStatus {
-    return { ...this.status, birdPid: this.bird?.status().pid ?? null };
+    return { ...this.runner.stats, ...this.status, birdPid: this.bird?.status().pid ?? null };
   }
 
   /** Asks for a pass after `delayMs` (watch bursts share one). */
-  kick(delayMs = this.o.debounceMs): void {
-    if (this.stopped) return;
-    if (this.debounceTimer) {
-      if (delayMs > 0) return;
-      clearTimeout(this.debounceTimer);
-    }
-    this.debounceTimer = setTimeout(() => {
-      this.debounceTimer = null;
-      void this.runPass();
-    }, delayMs);
-    this.debounceTimer.unref();
+  kick(delayMs?: number): void {
+    this.runner.kick(delayMs);
   }
 
   /** Runs a pass now or right after the current one; resolves when the pass has run. */
   runPass(): Promise<void> {
-    if (this.passing) {
-      this.again = true;
-      return this.passing;
-    }
-    this.passing = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.pass();
-          this.status.lastError = null;
-        } catch (e) {
-          this.status.lastError = errText(e);
-          this.log.warn(`Routing pass failed (retrying in ${this.o.resyncMs} ms at the latest): ${errText(e)}`);
-        }
-        this.status.passes++;
-        this.status.lastPassAt = new Date();
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.passing = null;
-    });
-    return this.passing;
-  }
-
-  private async watchLoop(): Promise<void> {
-    while (!this.stopped) {
-      const store = this.o.store();
-      if (!store) {
-        await sleep(1000);
-        continue;
-      }
-      const ac = new AbortController();
-      this.watchAbort = ac;
-      try {
-        const events = store.watch('/calico/', { signal: ac.signal });
-        // Anything written before the watch began is picked up by this pass.
-        this.kick(0);
-        for await (const ev of events) {
-          if (WATCHED.some((p) => ev.key.startsWith(p))) this.kick();
-          if (this.o.store() !== store) break;
-        }
-      } catch (e) {
-        if (!this.stopped) this.log.debug(`Datastore watch ended: ${errText(e)}; watching again`);
-      } finally {
-        ac.abort();
-      }
-      if (!this.stopped) await sleep(1000);
-    }
+    return this.runner.runPass();
   }
 
   // -------------------------------------------------------------------------------------------
