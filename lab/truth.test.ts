@@ -1,11 +1,12 @@
 // Namespaces, pod metadata on the WorkloadEndpoint, and truth-table cases with real packets, through
 // bin/tortie-lab as an operator runs it (root only; a lab in its own tl-<unique>-* namespaces, state
-// in a temporary TORTIE_LAB_DIR, `down` in after). Only the cases that need no enforcement run here
-// (every pair reachable); the deny cases need the nftables policy dataplane.
+// in a temporary TORTIE_LAB_DIR, `down` in after). Every case of the truth table runs with real
+// packets between pods on different nodes, enforced by the agents' nftables tables, and must agree
+// with the case's expected matrix (which the pure evaluator also meets: truth-table.test.ts).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,15 +123,20 @@ describe('tortie-lab ns add, pod metadata, truth', { skip }, () => {
     await ok('pod', 'del', name, 'other/p');
   });
 
-  it('truth: the e2e model and the no-policy / allow-all cases pass with real packets', async () => {
-    const files = [join(CASES, '01-allow-all-no-policy.yaml'), join(CASES, '04-stacked-allow-all-over-deny.yaml')];
-    const out = await ok('truth', name, ...files, '--settle', '500');
+  it('truth: every case of the truth table passes with real packets, enforced by the agents', async () => {
+    const n = readdirSync(CASES).filter((f) => f.endsWith('.yaml')).length;
+    assert.ok(n >= 31, `${n} cases`);
+    const out = await ok('truth', name, CASES, '--settle', '500');
     assert.match(out, /^case 01-allow-all-no-policy/m);
     assert.match(out, /^FROM \\ TO +x\/a +x\/b +x\/c +y\/a +y\/b +y\/c +z\/a +z\/b +z\/c$/m);
     assert.match(out, /^PASS 01-allow-all-no-policy$/m);
-    assert.match(out, /^PASS 04-stacked-allow-all-over-deny$/m);
-    assert.match(out, /^2\/2 cases as expected$/m);
-    assert.doesNotMatch(out, /FAIL/);
+    assert.match(out, /^PASS 02-default-deny-ingress$/m);
+    assert.match(out, new RegExp(`^${n}/${n} cases as expected$`, 'm'));
+    assert.doesNotMatch(out, /^FAIL /m);
+    assert.doesNotMatch(out, /not as expected|unexpected/i);
+    // Denials are real: in the default-deny case nothing reaches x (48 of 72 pairs answer).
+    assert.match(out, /^case 02-default-deny-ingress[^]*?^y\/a +FAIL +FAIL +FAIL +- /m);
+    assert.match(out, /^48\/72 pairs answered; all as expected$/m);
     const s = state();
     for (const key of POD_KEYS) {
       const pod = s.pods[key];

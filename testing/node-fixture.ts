@@ -127,6 +127,12 @@ export class TestNode {
     this.agent = null;
   }
 
+  /** The agent's /metrics text (needs FELIX_PROMETHEUSMETRICSENABLED=true, host 127.0.0.1 in env). */
+  metrics(port = 9091): string {
+    return inNs(this.hostNs, [process.execPath, '-e',
+      `require('http').get('http://127.0.0.1:${port}/metrics',r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>process.stdout.write(b))})`]);
+  }
+
   /** A new, empty pod namespace; deleted by stop() unless deleted before. */
   makePodNs(name: string): string {
     const ns = `tortie-t${this.tag}-${name}`;

@@ -103,10 +103,6 @@ describe('policy enforcement by tortie-node', { skip }, () => {
     await new Promise<void>((r) => srv.stdout!.once('data', () => r()));
   }
 
-  const metrics = (): string =>
-    inNs(node.hostNs, [process.execPath, '-e',
-      "require('http').get('http://127.0.0.1:9091/metrics',r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>process.stdout.write(b))})"]);
-
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tortie-policy-'));
     const dsPath = join(dir, 'datastore.db');
@@ -187,7 +183,7 @@ describe('policy enforcement by tortie-node', { skip }, () => {
   it('deleting the policy opens the path again; metrics show programming latency', async () => {
     await rc.delete('NetworkPolicy', 'db-from-web-80', 'shop');
     assert.ok(await eventually(() => pings(podNs.web!, addr.db!), true));
-    const m = metrics();
+    const m = node.metrics();
     const count = /^tortie_policy_programming_seconds_count (\d+)/m.exec(m);
     assert.ok(count && Number(count[1]) >= 2, `programming latency observed:\n${m.slice(0, 2000)}`);
     assert.match(m, /^felix_active_local_endpoints 2$/m);
