@@ -92,7 +92,7 @@ describe('tortie-lab ns add, pod metadata, truth', { skip }, () => {
     assert.deepEqual(prof.spec.egress, [{ action: 'Allow' }]);
     await ok('ns', 'add', name, 'shop', '--labels', 'team=red');
     const again = JSON.parse(await ok('ctl', name, '--', 'get', 'profile', 'kns.shop', '-o', 'json')) as { spec: Record<string, unknown> };
-    assert.deepEqual(again.spec.labelsToApply, { 'pcns.team': 'red', 'pcns.projectcalico.org/name': 'shop' });
+    assert.deepEqual(again.spec.labelsToApply, { 'pcns.team': 'red', 'pcns.kubernetes.io/metadata.name': 'shop', 'pcns.projectcalico.org/name': 'shop' });
     assert.deepEqual(state().k8sNamespaces?.shop, { team: 'red' });
     assert.equal((await lab('ns', 'add', name, 'Bad_Name')).code, 1);
   });
@@ -118,7 +118,7 @@ describe('tortie-lab ns add, pod metadata, truth', { skip }, () => {
     // namespace that has one leaves it alone).
     await ok('pod', 'add', name, 'node1', 'other/p');
     const other = JSON.parse(await ok('ctl', name, '--', 'get', 'profile', 'kns.other', '-o', 'json')) as { spec: Record<string, unknown> };
-    assert.deepEqual(other.spec.labelsToApply, { 'pcns.projectcalico.org/name': 'other' });
+    assert.deepEqual(other.spec.labelsToApply, { 'pcns.kubernetes.io/metadata.name': 'other', 'pcns.projectcalico.org/name': 'other' });
     assert.deepEqual(other.spec.ingress, [{ action: 'Allow' }]);
     await ok('pod', 'del', name, 'other/p');
   });

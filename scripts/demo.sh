@@ -2,7 +2,8 @@
 # The main job: the seed's cluster alive on this machine. tortie-lab builds five nodes
 # (playcekube-master01..03, worker01..02) in network namespaces, each running tortie-node with
 # BIRD in a node-to-node mesh; pods are placed through the real CNI path; then the operator's
-# inspection commands from the seed run against it, and every pod probes every other pod.
+# inspection commands from the seed run against it, and every pod probes every other pod; then a
+# Kubernetes NetworkPolicy is enforced by the agents and explained by tortiectl.
 # Everything is removed on exit (namespaces, agents, BIRD, the datastore).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,3 +45,36 @@ show ip route "(on worker02)";             lab exec "$LAB" worker02 -- ip route
 
 step "Connectivity: every pod to every pod, TCP port 80"
 lab probe "$LAB" --port 80
+
+step "Network policy (the seed's \"policy type k8s\"): only kube-system may reach the nginx pods"
+show calicoctl apply -f - "(a Kubernetes NetworkPolicy)"
+lab ctl "$LAB" -- apply -f - <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: nginx-from-kube-system, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: nginx}}
+  policyTypes: [Ingress]
+  ingress:
+    - from:
+        - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}
+      ports:
+        - {port: 80, protocol: TCP}
+YAML
+show calicoctl get networkpolicy -A;       lab ctl "$LAB" -- get networkpolicy -A
+# Expected: nginx pods no longer reach each other; kube-system still reaches them.
+EXPECT="$TORTIE_LAB_DIR/expect.json"
+cat > "$EXPECT" <<'JSON'
+{"default/nginx-1": {"default/nginx-2": false, "default/nginx-3": false},
+ "default/nginx-2": {"default/nginx-1": false, "default/nginx-3": false},
+ "default/nginx-3": {"default/nginx-1": false, "default/nginx-2": false}}
+JSON
+for _ in $(seq 20); do
+  lab probe "$LAB" --port 80 --expect "$EXPECT" --json >/dev/null 2>&1 && break
+  sleep 0.2
+done
+lab probe "$LAB" --port 80 --expect "$EXPECT"
+show tortiectl policy explain default/nginx-2 default/nginx-1 80/TCP
+lab ctl "$LAB" -- policy explain default/nginx-2 default/nginx-1 80/TCP || true
+show tortiectl policy explain kube-system/coredns-1 default/nginx-1 80/TCP
+lab ctl "$LAB" -- policy explain kube-system/coredns-1 default/nginx-1 80/TCP

@@ -481,7 +481,8 @@ export async function podDel(lab: string, refText: string, log: Log): Promise<vo
 /** The profile Calico keeps for a Kubernetes namespace: kns.<ns>, allow-all, labels as pcns.*. */
 export function namespaceProfile(name: string, labels: Record<string, string> = {}): Record<string, unknown> {
   const labelsToApply: Record<string, string> = {};
-  for (const [k, v] of Object.entries(labels)) labelsToApply[`pcns.${k}`] = v;
+  // Kubernetes gives every namespace kubernetes.io/metadata.name=<name> (and keeps it so).
+  for (const [k, v] of Object.entries({ ...labels, 'kubernetes.io/metadata.name': name })) labelsToApply[`pcns.${k}`] = v;
   labelsToApply['pcns.projectcalico.org/name'] = name;
   return {
     apiVersion: 'projectcalico.org/v3',
