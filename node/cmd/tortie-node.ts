@@ -18,6 +18,9 @@ function notReady(ctx: AgentContext): AgentResponse {
   return { ok: false, code: 11, msg: `tortie-node on ${ctx.nodeName} is not ready: ${why}; try again later` };
 }
 
+/** Policy enforcement, once the agent is ready (ADD waits for it to cover the new pod). */
+let policy: PolicyLoop | null = null;
+
 let current: { store: Backend; handle: (req: Parameters<CniHandler>[0]) => Promise<AgentResponse> } | null = null;
 
 const cniHandler: CniHandler = async (req, ctx) => {
@@ -35,6 +38,7 @@ const cniHandler: CniHandler = async (req, ctx) => {
         // Felix's pod MTU, worked out (and written to $TORTIE_STATE_DIR/mtu) at each start-up.
         defaultMTU: () => ctx.startupResult()?.mtu?.podMTU ?? 1440,
         log: (level, msg) => (level === 'error' ? log.error(msg) : level === 'warning' ? log.warn(msg) : log.info(msg)),
+        policyProgrammed: () => policy?.runPass() ?? Promise.resolve(),
       }),
     };
   }
@@ -65,7 +69,6 @@ try {
   const { backend, warning } = parseNetworkingBackend(process.env.CALICO_NETWORKING_BACKEND);
   if (warning) ctx.log.warn(warning);
   let routing: RoutingLoop | null = null;
-  let policy: PolicyLoop | null = null;
   let stopping = false;
   agent.ready.then(
     () => {

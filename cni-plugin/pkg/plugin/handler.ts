@@ -36,6 +36,14 @@ export interface HandlerDeps {
   /** Pod MTU when the configuration sets none (the agent's detection / MTU file). */
   defaultMTU: () => number;
   log: (level: 'info' | 'warning' | 'error', msg: string) => void;
+  /**
+   * Resolves once this node's policy covers every stored endpoint (the agent's policy pass), so
+   * that ADD returns only when the new pod's policy is in the kernel (Calico's CNI can wait for
+   * Felix the same way). Waited for at most `policyWaitMs`.
+   */
+  policyProgrammed?: () => Promise<void>;
+  /** Default 5000. */
+  policyWaitMs?: number;
 }
 
 interface Workload {
@@ -228,6 +236,7 @@ export function makeCniHandler(deps: HandlerDeps): (req: AgentRequest) => Promis
         },
       };
       await resources.apply(wep);
+      await waitForPolicy(w.wepName);
       return {
         interfaces: [
           { name: w.hostIfName, mac: wired.hostMac },
@@ -240,6 +249,21 @@ export function makeCniHandler(deps: HandlerDeps): (req: AgentRequest) => Promis
         await u().catch((ue) => deps.log('warning', `undo after failed ADD of ${req.containerId}: ${(ue as Error).message}`));
       }
       throw e;
+    }
+  }
+
+  async function waitForPolicy(wepName: string): Promise<void> {
+    if (!deps.policyProgrammed) return;
+    const ms = deps.policyWaitMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)));
+    try {
+      const r = await Promise.race([deps.policyProgrammed().then(() => 'done' as const), timeout]);
+      if (r === 'timeout') deps.log('warning', `policy for ${wepName} not programmed within ${ms} ms; the pod may have no connectivity until it is`);
+    } catch (e) {
+      deps.log('warning', `policy for ${wepName} not programmed: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
