@@ -127,10 +127,15 @@ export class TestNode {
     this.agent = null;
   }
 
+  /** GET http://127.0.0.1:<port><path> from inside the node (the agent's health and metrics servers). */
+  httpGet(port: number, path: string): string {
+    return inNs(this.hostNs, [process.execPath, '-e',
+      `require('http').get('http://127.0.0.1:${port}${path}',r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>process.stdout.write(b))})`]);
+  }
+
   /** The agent's /metrics text (needs FELIX_PROMETHEUSMETRICSENABLED=true, host 127.0.0.1 in env). */
   metrics(port = 9091): string {
-    return inNs(this.hostNs, [process.execPath, '-e',
-      `require('http').get('http://127.0.0.1:${port}/metrics',r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>process.stdout.write(b))})`]);
+    return this.httpGet(port, '/metrics');
   }
 
   /** A new, empty pod namespace; deleted by stop() unless deleted before. */

@@ -80,6 +80,8 @@ try {
         runDir: agent.config.runDir,
         log: ctx.log.child('routing/loop.ts'),
         hostMtu: () => ctx.startupResult()?.mtu?.hostMTU,
+        // A loop that stops passing (resync every 5 s) is not live.
+        health: agent.health.register('routing', { timeoutMs: 30_000 }),
       });
       routing.start();
       const params = agent.config.felix.params;
@@ -89,6 +91,7 @@ try {
         store: () => ctx.store(),
         log: ctx.log.child('policy/loop.ts'),
         metrics: ctx.metrics,
+        health: agent.health.register('policy', { timeoutMs: 60_000 }),
         endpointToHostAction: typeof params.defaultEndpointToHostAction === 'string' ? params.defaultEndpointToHostAction : undefined,
         ...(typeof refreshS === 'number' && refreshS > 0 ? { verifyMs: refreshS * 1000 } : {}),
       });

@@ -3,6 +3,7 @@
 // events shares one pass), on a periodic resync, or on request; passes never overlap, and a
 // request during a pass runs one more pass right after it.
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
+import type { HealthReporter } from './health.js';
 import type { Logger } from './log.js';
 
 export interface PassRunnerOptions {
@@ -19,6 +20,8 @@ export interface PassRunnerOptions {
   resyncMs: number;
   /** Debounce of watch events (ms). */
   debounceMs: number;
+  /** Told after each pass: live, and ready while the last pass succeeded. */
+  health?: HealthReporter;
   /** Called with the time of the first watch event a pass will cover (for latency metrics). */
   onEvent?: (at: number) => void;
 }
@@ -99,8 +102,10 @@ export class PassRunner {
         try {
           await this.o.pass();
           this.stats.lastError = null;
+          this.o.health?.report({ live: true, ready: true, detail: '' });
         } catch (e) {
           this.stats.lastError = errText(e);
+          this.o.health?.report({ live: true, ready: false, detail: errText(e) });
           this.o.log.warn(`${this.o.what} pass failed (retrying in ${this.o.resyncMs} ms at the latest): ${errText(e)}`);
         }
         this.stats.passes++;

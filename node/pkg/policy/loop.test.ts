@@ -109,7 +109,7 @@ describe('policy enforcement by tortie-node', { skip }, () => {
     node = new TestNode({
       nodeName: 'worker01',
       datastoreEnv: { DATASTORE_TYPE: 'embedded', DATASTORE_PATH: dsPath },
-      env: { FELIX_PROMETHEUSMETRICSENABLED: 'true', FELIX_PROMETHEUSMETRICSHOST: '127.0.0.1', FELIX_IPTABLESREFRESHINTERVAL: '1' },
+      env: { FELIX_PROMETHEUSMETRICSENABLED: 'true', FELIX_PROMETHEUSMETRICSHOST: '127.0.0.1', FELIX_HEALTHENABLED: 'true', FELIX_IPTABLESREFRESHINTERVAL: '1' },
     });
     node.setUp();
     await node.startAgent();
@@ -188,6 +188,10 @@ describe('policy enforcement by tortie-node', { skip }, () => {
     assert.ok(count && Number(count[1]) >= 2, `programming latency observed:\n${m.slice(0, 2000)}`);
     assert.match(m, /^felix_active_local_endpoints 2$/m);
     assert.match(m, /^felix_int_dataplane_apply_time_seconds_count [1-9]/m);
+    // Felix-style readiness names the policy and routing loops.
+    const health = JSON.parse(node.httpGet(9099, '/readiness?format=json')) as { ready: boolean; reporters: { name: string; ready: boolean }[] };
+    assert.equal(health.ready, true);
+    for (const name of ['policy', 'routing']) assert.equal(health.reporters.find((r) => r.name === name)?.ready, true, name);
   });
 
   it('a network without Kubernetes policy gets a profile named after it, and its pods talk', async () => {

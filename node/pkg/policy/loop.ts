@@ -16,6 +16,7 @@ import { readPolicyInputs } from '../../../libcalico-go/lib/policy/from-store.js
 import type { EndpointToHostAction } from '../../../felix/calc/policy-compiler.js';
 import { localEndpointsOf } from '../../../felix/calc/policy-inputs.js';
 import { PolicyTable, type PolicyApplyResult } from '../../../felix/dataplane/linux/policy-table.js';
+import type { HealthReporter } from '../health.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../metrics.js';
 import { PassRunner, type PassStats } from '../pass-runner.js';
@@ -36,6 +37,8 @@ export interface PolicyLoopOptions {
   /** The agent's datastore client (null while unavailable). */
   store: () => Backend | null;
   log: Logger;
+  /** Reports each pass (ready while the last one succeeded). */
+  health?: HealthReporter;
   /** Where the metrics go (default: none). */
   metrics?: Registry;
   /** The table writer (tests may give one with another exec). */
@@ -68,7 +71,7 @@ export function endpointToHostAction(v: unknown): EndpointToHostAction | undefin
 }
 
 export class PolicyLoop {
-  private readonly o: Required<Omit<PolicyLoopOptions, 'metrics' | 'table' | 'endpointToHostAction'>> & Pick<PolicyLoopOptions, 'metrics' | 'endpointToHostAction'>;
+  private readonly o: Required<Omit<PolicyLoopOptions, 'metrics' | 'table' | 'endpointToHostAction' | 'health'>> & Pick<PolicyLoopOptions, 'metrics' | 'endpointToHostAction'>;
   private readonly table: PolicyTable;
   private readonly runner: PassRunner;
   private lastVerify = 0;
@@ -88,6 +91,7 @@ export class PolicyLoop {
       pass: () => this.pass(),
       log: opts.log,
       what: 'Policy',
+      health: opts.health,
       // A verification is a pass too: run passes at least that often.
       resyncMs: Math.min(this.o.resyncMs, this.o.verifyMs),
       debounceMs: this.o.debounceMs,

@@ -24,6 +24,7 @@ import { BirdConfigError, BirdSupervisor } from '../../../confd/pkg/supervisor/b
 import { Reconciler, type ReconcileOptions, type ReconcileResult } from '../../../felix/dataplane/linux/overlay.js';
 import { vtepMacForNode, type VxlanDeviceSpec } from '../../../felix/dataplane/linux/vxlan.js';
 import { NatTable } from '../../../felix/dataplane/linux/nat.js';
+import type { HealthReporter } from '../health.js';
 import type { Logger } from '../log.js';
 import { PassRunner } from '../pass-runner.js';
 import {
@@ -63,6 +64,8 @@ export interface RoutingLoopOptions {
    * node's routes through graceful restart until the restarted agent's BIRD is back).
    */
   birdWrapper?: readonly string[];
+  /** Reports each pass (ready while the last one succeeded). */
+  health?: HealthReporter;
   /** Program the NAT outgoing table (nftables `ip tortie-nat`). Default true. */
   natOutgoing?: boolean;
 }
@@ -132,7 +135,7 @@ export async function readSnapshot(store: Backend, nodeName: string): Promise<Ro
 type Obj = Record<string, unknown>;
 
 export class RoutingLoop {
-  private readonly o: Required<Omit<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper'>> &
+  private readonly o: Required<Omit<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper' | 'health'>> &
     Pick<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper'>;
   private readonly log: Logger;
   private readonly runner: PassRunner;
@@ -156,6 +159,7 @@ export class RoutingLoop {
       pass: () => this.pass(),
       log: this.log,
       what: 'Routing',
+      health: opts.health,
       resyncMs: this.o.resyncMs,
       debounceMs: this.o.debounceMs,
     });
