@@ -1,4 +1,5 @@
-// The policy compiler (pure): golden snippets, determinism, and `nft -c -f` on every truth-table
+// The policy compiler (pure): golden snippets, determinism, stable names, a compiler that keeps its
+// results compiling every change exactly as a fresh one, and `nft -c -f` on every truth-table
 // case's script inside a namespace created here (`tortie-t<hex>-pcc`), deleted in `after`.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { compilePolicy, FILTER_TABLE } from './policy-compiler.js';
+import { compilePolicy, FILTER_TABLE, PolicyCompiler, WL_EGRESS, WL_IFACES, WL_INGRESS } from './policy-compiler.js';
+import { CHANGES, MORE_CHANGES, type Situation, baseSituation, cloneSituation } from './testdata/policy-changes.js';
 import { POD_KEYS, calicoResources, caseFiles, e2eModel, loadCase } from '../../libcalico-go/lib/policy/truth-table.js';
 import { emptyModel, makeEndpoint } from '../../libcalico-go/lib/policy/model.js';
 import { localEndpointsOf } from './policy-inputs.js';
@@ -18,45 +20,123 @@ const isRoot = process.getuid?.() === 0;
 const liveSkip = !isRoot ? 'needs root (network namespaces)' : !existsSync(NFT) ? 'nft is not installed' : false;
 const local9 = POD_KEYS.map((k, i) => ({ key: k, interfaceName: `cali${i}` }));
 
+/** The full script without the rule ids (` comment "t:…"`). */
+const bare = (r: { script: string }) => r.script.replace(/ comment "t:[0-9a-z]{11}"/g, '');
+
 function modelOf(file: string) {
   return e2eModel(calicoResources(loadCase(file).policies));
 }
 
 describe('compilePolicy (pure)', () => {
-  it('recreates one table atomically and starts each hook with conntrack', () => {
+  it('recreates one table atomically; hooks start with conntrack; endpoints dispatched by verdict maps', () => {
     const m = emptyModel();
     m.endpoints.push(makeEndpoint({ namespace: 'x', name: 'a', ips: ['10.0.0.1'] }));
     const r = compilePolicy(m, [{ key: 'x/a', interfaceName: 'caliaaa' }]);
     const lines = r.script.split('\n');
     assert.deepEqual(lines.slice(0, 3), [`table inet ${FILTER_TABLE} {}`, `delete table inet ${FILTER_TABLE}`, `table inet ${FILTER_TABLE} {`]);
-    assert.match(r.script, /chain forward \{\n\t\ttype filter hook forward priority filter; policy accept;\n\t\tct state established,related accept\n\t\tiifname \{ "caliaaa" \} ct state invalid drop\n/);
-    assert.match(r.script, /\t\tiifname "caliaaa" jump ee-[0-9a-f]{12}\n/);
-    assert.match(r.script, /\t\toifname "caliaaa" jump ei-[0-9a-f]{12}\n/);
+    assert.match(bare(r), /chain forward \{\n\t\ttype filter hook forward priority filter; policy accept;\n\t\tct state established,related accept\n\t\tiifname @wl-ifaces ct state invalid drop\n/);
+    assert.deepEqual(r.table.chains.get('forward'), [
+      'ct state established,related accept',
+      'iifname @wl-ifaces ct state invalid drop',
+      'oifname @wl-ifaces ct state invalid drop',
+      'iifname vmap @wl-egress',
+      'oifname vmap @wl-ingress',
+    ]);
+    assert.deepEqual(r.table.sets.get(WL_IFACES)?.elements, ['"caliaaa"']);
+    assert.match(r.table.sets.get(WL_EGRESS)!.elements[0]!, /^"caliaaa" : jump ee-[0-9a-f]{12}$/);
+    assert.match(r.table.sets.get(WL_INGRESS)!.elements[0]!, /^"caliaaa" : jump ei-[0-9a-f]{12}$/);
+    assert.match(bare(r), /\tmap wl-egress \{\n\t\ttype ifname : verdict\n\t\telements = \{ "caliaaa" : jump ee-[0-9a-f]{12} \}\n/);
     // no policy, no kns.x Profile resource: allowed by the (absent) profile
-    assert.match(r.script, /# egress of x\/a\n\t\tmeta mark set meta mark & 0xfcffffff\n\t\t# profile kns.x is absent: allow\n\t\treturn\n/);
+    assert.match(bare(r), /# egress of x\/a\n\t\tmeta mark set meta mark & 0xfcffffff\n\t\t# profile kns.x is absent: allow\n\t\treturn\n/);
     assert.deepEqual(r.unknown, []);
     assert.deepEqual(compilePolicy(m, [{ key: 'x/zz', interfaceName: 'calizz' }]).unknown, ['x/zz']);
   });
 
-  it('default deny ingress: a tier chain that drops at its end', () => {
+  it('host → local workload is not policed: output accepts endpoint interfaces, jumps to no endpoint chain', () => {
     const r = compilePolicy(modelOf(`${CASES}/02-default-deny-ingress.yaml`), local9);
-    assert.match(r.script, /# tier default, ingress of x\/a\n\t\tjump ri-[0-9a-f]{12}\n\t\tmeta mark & 0x03000000 != 0x00000000 return\n\t\tdrop\n/);
+    const output = r.table.chains.get('output')!;
+    assert.ok(output.every((l) => !/jump|vmap|goto/.test(l)), output.join('\n'));
+    assert.ok(output.includes('oifname @wl-ifaces ct state invalid drop'));
+    assert.ok(output.includes('oifname @wl-ifaces accept'));
+    // pod → host: egress policy first, then DefaultEndpointToHostAction
+    assert.deepEqual(compilePolicy(modelOf(`${CASES}/02-default-deny-ingress.yaml`), local9, { endpointToHostAction: 'Drop' }).table.chains.get('input')!.slice(2), ['iifname vmap @wl-egress', 'iifname @wl-ifaces drop']);
   });
 
-  it('selectors become named sets of endpoint addresses; ports an anonymous set', () => {
+  it('default deny ingress: a tier chain that drops at its end', () => {
+    const r = compilePolicy(modelOf(`${CASES}/02-default-deny-ingress.yaml`), local9);
+    assert.match(bare(r), /# tier default, ingress of x\/a\n\t\tjump ri-[0-9a-f]{12}\n\t\tmeta mark & 0x03000000 != 0x00000000 return\n\t\tdrop\n/);
+  });
+
+  it('selectors become named sets of endpoint addresses (canonical intervals); ports an anonymous set', () => {
     const r = compilePolicy(modelOf(`${CASES}/22-tier-pass-to-default.yaml`), local9);
-    assert.match(r.script, /# namespaceSelector ns == 'y'\n\tset s-[0-9a-f]{12} \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n\t\telements = \{ 10\.200\.1\.10\/32, 10\.200\.1\.11\/32, 10\.200\.1\.12\/32 \}\n/);
-    assert.match(r.script, /ip saddr @s-[0-9a-f]{12} meta mark set meta mark \| 0x02000000 return\n/);
+    assert.match(bare(r), /# namespaceSelector ns == 'y'\n\tset s-[0-9a-f]{12} \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = \{ 10\.200\.1\.10-10\.200\.1\.12 \}\n/);
+    assert.doesNotMatch(bare(r), /auto-merge/);
+    assert.match(bare(r), /ip saddr @s-[0-9a-f]{12} meta mark set meta mark \| 0x02000000 return\n/);
     const p = compilePolicy(modelOf(`${CASES}/10-ports.yaml`), local9);
-    assert.match(p.script, /\t\tmeta l4proto 6 th dport \{ 81 \} meta mark set meta mark \| 0x01000000 return\n/);
+    assert.match(bare(p), /\t\tmeta l4proto 6 th dport \{ 81 \} meta mark set meta mark \| 0x01000000 return\n/);
     const n = compilePolicy(modelOf(`${CASES}/11-named-port.yaml`), local9);
-    assert.match(n.script, /type ipv4_addr \. inet_proto \. inet_service/);
-    assert.match(n.script, /ip daddr \. meta l4proto \. th dport @np-[0-9a-f]{12}/);
+    assert.match(bare(n), /type ipv4_addr \. inet_proto \. inet_service/);
+    assert.match(bare(n), /ip daddr \. meta l4proto \. th dport @np-[0-9a-f]{12}/);
   });
 
   it('is deterministic and independent of the order of local endpoints', () => {
     const m = modelOf(`${CASES}/22-tier-pass-to-default.yaml`);
     assert.equal(compilePolicy(m, local9).script, compilePolicy(m, [...local9].reverse()).script);
+  });
+
+  it('chain and set names do not move on unrelated changes (a tier added before, a policy added)', () => {
+    const base = baseSituation();
+    const before = compilePolicy(base.model, base.local).table;
+    for (const name of ['tier added', 'policy added']) {
+      const s = cloneSituation(base);
+      CHANGES.find((c) => c.name === name)!.apply(s);
+      const after = compilePolicy(s.model, s.local).table;
+      const gone = [...before.chains.keys()].filter((c) => !after.chains.has(c));
+      assert.deepEqual(gone, [], `${name}: chains renamed or removed`);
+      const goneSets = [...before.sets.keys()].filter((c) => !after.sets.has(c));
+      assert.deepEqual(goneSets, [], `${name}: sets renamed or removed`);
+      assert.ok(after.chains.size > before.chains.size, `${name}: adds chains`);
+    }
+  });
+});
+
+describe('PolicyCompiler keeps results between compiles (pure)', () => {
+  const check = (c: PolicyCompiler, s: Situation, what: string) => {
+    const warm = c.compile(s.model, s.local, s.opts);
+    const cold = compilePolicy(s.model, s.local, s.opts);
+    assert.deepStrictEqual(warm.table, cold.table, what);
+    assert.equal(warm.script, cold.script, what);
+    assert.deepEqual([warm.chains, warm.sets, warm.rules, warm.unknown], [cold.chains, cold.sets, cold.rules, cold.unknown], what);
+  };
+
+  it('each change, from the same start: what a fresh compiler gives', () => {
+    for (const ch of [...CHANGES, ...MORE_CHANGES]) {
+      const c = new PolicyCompiler();
+      const s = baseSituation();
+      check(c, s, 'base');
+      ch.apply(s);
+      check(c, s, ch.name);
+      check(c, baseSituation(), `${ch.name}, undone`);
+    }
+  });
+
+  it('every change applied one after another, then every truth-table case in turn', () => {
+    const c = new PolicyCompiler();
+    const s = baseSituation();
+    check(c, s, 'base');
+    for (const ch of [...CHANGES, ...MORE_CHANGES]) {
+      ch.apply(s);
+      check(c, s, `after ${ch.name}`);
+    }
+    for (const f of caseFiles(CASES)) check(c, { model: modelOf(f), local: local9, opts: {} }, f);
+  });
+
+  it('a model rebuilt from scratch with equal content compiles to the same objects (nothing to diff)', () => {
+    const c = new PolicyCompiler();
+    const a = c.compile(baseSituation().model, baseSituation().local).table;
+    const b = c.compile(baseSituation().model, baseSituation().local).table;
+    for (const [name, lines] of a.chains) assert.equal(b.chains.get(name), lines, `chain ${name} was rebuilt`);
+    for (const [name, set] of a.sets) if (!name.startsWith('wl-')) assert.equal(b.sets.get(name), set, `set ${name} was rebuilt`);
   });
 });
 

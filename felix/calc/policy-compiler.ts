@@ -1,13 +1,21 @@
-// Calico policy → one nftables table (`inet tortie-filter`), as a pure function of a PolicyModel and
-// the endpoints local to this node. The compiled rules give the verdicts of
-// libcalico-go/lib/policy/evaluate.ts (the reference semantics):
+// Calico policy → one nftables table (`inet tortie-filter`), as a function of a PolicyModel and the
+// endpoints local to this node. The compiled rules give the verdicts of
+// libcalico-go/lib/policy/evaluate.ts (the reference semantics). The result is the table as data
+// (nft-table-spec.ts: sets and maps, chains, base chains) and its full `nft -f` script; the writer
+// (felix/dataplane/linux/policy-table.ts) applies the difference between two compiled tables.
 //
-// * Base chains: `forward` (pod↔pod and pod↔off-node), `output` (host → pod, ingress policy of the
-//   pod), `input` (pod → host: egress policy, then DefaultEndpointToHostAction). Each starts with
-//   `ct state established,related accept` and drops `ct state invalid` on endpoint interfaces.
-// * Per endpoint and direction an endpoint chain (`ei-…` ingress, matched on `oifname`, `ee-…` egress,
-//   matched on `iifname`) jumps to one tier chain per tier that has a policy selecting the endpoint
-//   (`ti-…`/`te-…`, in tier order), then to its profiles (`pi-…`/`pe-…`), then drops.
+// * Dispatch: `wl-ifaces` is the set of local endpoint interfaces; the verdict maps `wl-egress`
+//   (interface → `jump ee-…`) and `wl-ingress` (interface → `jump ei-…`) send a packet to its
+//   endpoint's chain, so adding or removing an endpoint changes map elements, not base chains.
+// * Base chains: `forward` (pod↔pod and pod↔off-node: egress of the source endpoint, then ingress of
+//   the destination endpoint); `input` (pod → host: egress policy, then DefaultEndpointToHostAction);
+//   `output` (host → pod): NOT policed, as in Calico, whose static OUTPUT chain returns for traffic
+//   to workload interfaces ("it's generally very useful to be able to contact any local workload from
+//   the host": kubelet probes work under default deny). Each starts with `ct state
+//   established,related accept` and drops `ct state invalid` on endpoint interfaces.
+// * Per endpoint and direction an endpoint chain (`ei-…` ingress, `ee-…` egress) jumps to one tier
+//   chain per tier that has a policy selecting the endpoint (`ti-…`/`te-…`, in tier order), then to
+//   its profiles (`pi-…`/`pe-…`), then drops.
 // * Policy chains (`ri-…`/`re-…`) are shared by endpoints: one nft rule per (Calico rule × OR branch).
 //   Allow sets MARK_ALLOW and returns, Pass sets MARK_PASS and returns, Deny drops, Log logs. A tier
 //   chain returns as soon as a mark is set; the end of a tier drops (defaultAction Deny) or returns
@@ -15,18 +23,32 @@
 //   on. Marks are cleared on entry and on the way out.
 // * Named sets: `s-…` addresses matching a rule's selector part (endpoint addresses + matching network
 //   sets' nets), `n-…` a rule's nets/notNets, `np-…` (address . protocol . port) for a named port.
+//   Interval sets hold canonical intervals (no auto-merge), so element-wise updates are exact.
+// * Names hash identity, never content: an endpoint's chains hash its key (and tier name), a
+//   policy's its kind/namespace/name, a selector set its selector; only `n-…` (a list of nets) is
+//   named by its content, which is its identity. An unrelated change renames nothing.
 // IPv4 only: rules that need an address or set match never match IPv6 packets.
+//
+// PolicyCompiler keeps results between compiles, keyed by content: policy selection per selector,
+// policy chains per policy content, selector-set membership per selector (updated for the endpoints
+// that changed), endpoint chains per (endpoint, policies, profiles). A compile after a small change
+// costs little more than fingerprinting the model. compilePolicy() is a compile with a fresh one.
 import { createHash } from 'node:crypto';
 import { type Selector, parseSelector } from '../../libcalico-go/lib/selector/index.js';
 import { formatCIDR, parseCIDR } from '../../libcalico-go/lib/net/ip.js';
 import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
-import { type Endpoint, type Labels, type PolicyModel, namespaceLabels } from '../../libcalico-go/lib/policy/model.js';
+import { type Endpoint, type Labels, type PolicyModel, NS_LABEL_PREFIX } from '../../libcalico-go/lib/policy/model.js';
 import { policySelects, policyTypes } from '../../libcalico-go/lib/policy/evaluate.js';
+import { type NftSetSpec, type NftTableSpec, canonicalV4Intervals, renderTableScript, ruleCount } from './nft-table-spec.js';
 
 export const FILTER_TABLE_FAMILY = 'inet';
 export const FILTER_TABLE = 'tortie-filter';
 export const MARK_ALLOW = 0x01000000;
 export const MARK_PASS = 0x02000000;
+/** Set of local endpoint interfaces; verdict maps interface → endpoint chain. */
+export const WL_IFACES = 'wl-ifaces';
+export const WL_EGRESS = 'wl-egress';
+export const WL_INGRESS = 'wl-ingress';
 const MARK_BITS = MARK_ALLOW | MARK_PASS;
 const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
 const CLEAR = `meta mark set meta mark & ${hex(~MARK_BITS)}`;
@@ -48,8 +70,11 @@ export interface CompileOptions {
 }
 
 export interface CompiledPolicy {
-  script: string;
-  /** Chain and set counts, for logs. */
+  /** The table as data (what the writer diffs). */
+  table: NftTableSpec;
+  /** The `nft -f` script that recreates the whole table (rendered on first use). */
+  readonly script: string;
+  /** Chain (base chains included) and set/map counts, for logs. */
   chains: number;
   sets: number;
   rules: number;
@@ -70,8 +95,16 @@ function protoNumber(p: unknown): number | undefined {
   return undefined;
 }
 
+const hashMemo = new Map<string, string>();
 function h(...parts: unknown[]): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 12);
+  const key = JSON.stringify(parts);
+  let v = hashMemo.get(key);
+  if (v === undefined) {
+    if (hashMemo.size > 200_000) hashMemo.clear();
+    v = createHash('sha256').update(key).digest('hex').slice(0, 12);
+    hashMemo.set(key, v);
+  }
+  return v;
 }
 
 const selCache = new Map<string, Selector>();
@@ -141,83 +174,87 @@ function comparePolicies(a: Resource, b: Resource): number {
 
 const policyId = (p: Resource) => (p.kind === 'NetworkPolicy' ? `${p.metadata.namespace ?? 'default'}/${p.metadata.name}` : p.metadata.name);
 
-interface NamedSet {
-  name: string;
-  type: string;
-  interval: boolean;
-  elements: string[];
-  comment: string;
+/** A named set a policy chain refers to; its elements depend on the model (except `nets`). */
+type SetRequest =
+  | { kind: 'sel'; name: string; e: Obj; namespace: string | undefined; comment: string }
+  | { kind: 'nets'; name: string; spec: NftSetSpec }
+  | { kind: 'np'; name: string; port: string };
+
+/** A candidate of a selector set: an endpoint or a network set. */
+interface Candidate {
+  labels: Labels;
+  namespace?: string;
+  isEndpoint: boolean;
+  sa?: string;
 }
 
-/** The compiler's state for one script. */
-class Builder {
-  readonly sets = new Map<string, NamedSet>();
-  readonly chains = new Map<string, string[]>();
-  rules = 0;
-  constructor(readonly model: PolicyModel) {}
+/** Does a rule's selector part (selector, notSelector, namespaceSelector, serviceAccounts) match? */
+function selectorMatches(e: Obj, namespace: string | undefined, c: Candidate, nsLabels: (ns: string) => Labels): boolean {
+  const hasSel = typeof e.selector === 'string';
+  const hasNotSel = typeof e.notSelector === 'string';
+  const hasNs = typeof e.namespaceSelector === 'string';
+  const sa = e.serviceAccounts as { names?: string[]; selector?: string } | undefined;
+  if (hasNs) {
+    const nsSel = sel(e.namespaceSelector as string);
+    if (c.namespace === undefined) {
+      if (!nsSel.usesGlobal()) return false;
+    } else if (nsSel.usesGlobal() || !nsSel.evaluate(nsLabels(c.namespace))) return false;
+  } else if (namespace !== undefined && (hasSel || sa)) {
+    if (c.namespace !== namespace) return false;
+  } else if (!hasSel && !sa && c.namespace === undefined && namespace !== undefined) {
+    return false;
+  }
+  if (hasSel && !sel(e.selector as string).evaluate(c.labels)) return false;
+  if (hasNotSel && sel(e.notSelector as string).evaluate(c.labels)) return false;
+  if (sa) {
+    if (!c.isEndpoint || c.sa === undefined) return false;
+    if (sa.names && sa.names.length > 0 && !sa.names.includes(c.sa)) return false;
+    if (sa.selector !== undefined && !sel(sa.selector).evaluate({})) return false;
+  }
+  return true;
+}
 
-  /** Candidates a selector part may match: every endpoint, every network set. */
+const epCandidate = (ep: Endpoint): Candidate => ({ labels: ep.labels, namespace: ep.namespace, isEndpoint: true, sa: ep.serviceAccount });
+const netSetCandidate = (ns: Resource): Candidate => ({
+  labels: ns.metadata.labels ?? {},
+  namespace: ns.kind === 'NetworkSet' ? (ns.metadata.namespace ?? 'default') : undefined,
+  isEndpoint: false,
+});
+
+/** Renders one policy's (or profile's) rules for one direction, recording the named sets they use. */
+class RuleRenderer {
+  readonly sets: SetRequest[] = [];
+  private readonly seen = new Set<string>();
+
+  private request(r: SetRequest): string {
+    if (!this.seen.has(r.name)) {
+      this.seen.add(r.name);
+      this.sets.push(r);
+    }
+    return r.name;
+  }
+
   private selectorSet(e: Obj, namespace: string | undefined): string {
     const key = { selector: e.selector, notSelector: e.notSelector, namespaceSelector: e.namespaceSelector, serviceAccounts: e.serviceAccounts, namespace };
     const name = `s-${h('sel', key)}`;
-    if (this.sets.has(name)) return name;
+    if (this.seen.has(name)) return name;
     const hasSel = typeof e.selector === 'string';
     const hasNotSel = typeof e.notSelector === 'string';
     const hasNs = typeof e.namespaceSelector === 'string';
-    const sa = e.serviceAccounts as { names?: string[]; selector?: string } | undefined;
-    const matches = (c: { labels: Labels; namespace?: string; isEndpoint: boolean; sa?: string }): boolean => {
-      if (hasNs) {
-        const nsSel = sel(e.namespaceSelector as string);
-        if (c.namespace === undefined) {
-          if (!nsSel.usesGlobal()) return false;
-        } else if (nsSel.usesGlobal() || !nsSel.evaluate(namespaceLabels(this.model, c.namespace))) return false;
-      } else if (namespace !== undefined && (hasSel || sa)) {
-        if (c.namespace !== namespace) return false;
-      } else if (!hasSel && !sa && c.namespace === undefined && namespace !== undefined) {
-        return false;
-      }
-      if (hasSel && !sel(e.selector as string).evaluate(c.labels)) return false;
-      if (hasNotSel && sel(e.notSelector as string).evaluate(c.labels)) return false;
-      if (sa) {
-        if (!c.isEndpoint || c.sa === undefined) return false;
-        if (sa.names && sa.names.length > 0 && !sa.names.includes(c.sa)) return false;
-        if (sa.selector !== undefined && !sel(sa.selector).evaluate({})) return false;
-      }
-      return true;
-    };
-    const elements: string[] = [];
-    for (const ep of this.model.endpoints) {
-      if (matches({ labels: ep.labels, namespace: ep.namespace, isEndpoint: true, sa: ep.serviceAccount })) elements.push(...ep.ips.filter(isV4));
-    }
-    for (const ns of this.model.networkSets) {
-      const c = { labels: ns.metadata.labels ?? {}, namespace: ns.kind === 'NetworkSet' ? (ns.metadata.namespace ?? 'default') : undefined, isEndpoint: false };
-      if (matches(c)) elements.push(...v4Nets(((ns.spec ?? {}) as Obj).nets));
-    }
-    const parts = [hasSel ? `selector ${String(e.selector)}` : '', hasNotSel ? `notSelector ${String(e.notSelector)}` : '', hasNs ? `namespaceSelector ${String(e.namespaceSelector)}` : '', sa ? 'serviceAccounts' : '', namespace ? `in ${namespace}` : ''];
-    this.sets.set(name, { name, type: 'ipv4_addr', interval: true, elements: v4Nets(elements), comment: parts.filter(Boolean).join(', ') });
-    return name;
+    const parts = [hasSel ? `selector ${String(e.selector)}` : '', hasNotSel ? `notSelector ${String(e.notSelector)}` : '', hasNs ? `namespaceSelector ${String(e.namespaceSelector)}` : '', e.serviceAccounts ? 'serviceAccounts' : '', namespace ? `in ${namespace}` : ''];
+    const only = { selector: e.selector, notSelector: e.notSelector, namespaceSelector: e.namespaceSelector, serviceAccounts: e.serviceAccounts };
+    return this.request({ kind: 'sel', name, e: only, namespace, comment: parts.filter(Boolean).join(', ') });
   }
 
   private netSet(list: unknown): string {
-    const elements = v4Nets(list);
-    const name = `n-${h('nets', elements)}`;
-    if (!this.sets.has(name)) this.sets.set(name, { name, type: 'ipv4_addr', interval: true, elements, comment: 'nets' });
-    return name;
+    const nets = v4Nets(list);
+    const name = `n-${h('nets', nets)}`;
+    if (this.seen.has(name)) return name;
+    return this.request({ kind: 'nets', name, spec: { type: 'ipv4_addr', flags: ['interval'], elements: canonicalV4Intervals(nets), comment: 'nets' } });
   }
 
   private namedPortSet(portName: string): string {
-    const name = `np-${h('np', portName)}`;
-    if (this.sets.has(name)) return name;
-    const elements = new Set<string>();
-    for (const ep of this.model.endpoints) {
-      for (const np of ep.namedPorts) {
-        const proto = protoNumber(np.protocol);
-        if (np.name !== portName || proto === undefined) continue;
-        for (const ip of ep.ips.filter(isV4)) elements.add(`${ip} . ${proto} . ${np.port}`);
-      }
-    }
-    this.sets.set(name, { name, type: 'ipv4_addr . inet_proto . inet_service', interval: false, elements: [...elements].sort(), comment: `named port ${portName}` });
-    return name;
+    return this.request({ kind: 'np', name: `np-${h('np', portName)}`, port: portName });
   }
 
   /**
@@ -293,17 +330,10 @@ class Builder {
     return alts;
   }
 
-  addChain(name: string, lines: string[]): void {
-    this.chains.set(name, lines);
-    this.rules += lines.filter((l) => !l.startsWith('#')).length;
-  }
-
-  /** A policy's (or profile's) rules for one direction as a chain; returns its name. */
-  rulesChain(p: Resource, dir: Dir, isProfile: boolean): string {
-    const name = `${isProfile ? 'p' : 'r'}${dir === 'ingress' ? 'i' : 'e'}-${h(p.kind, p.metadata.namespace ?? '', p.metadata.name)}`;
-    if (this.chains.has(name)) return name;
+  /** A policy's (or profile's) rules for one direction as chain lines. */
+  rulesLines(p: Resource, dir: Dir, isProfile: boolean): string[] {
     const namespace = !isProfile && p.kind === 'NetworkPolicy' ? (p.metadata.namespace ?? 'default') : undefined;
-    const rules = ((((p.spec ?? {}) as Obj)[dir] ?? []) as Obj[]);
+    const rules = (((p.spec ?? {}) as Obj)[dir] ?? []) as Obj[];
     const id = isProfile ? `profile ${p.metadata.name}` : `${p.kind} ${policyId(p)}`;
     const lines: string[] = [`# ${id} ${dir}`];
     rules.forEach((r, i) => {
@@ -322,100 +352,381 @@ class Builder {
       if (alts.length === 0) lines.push(`# rule ${i} (${action}) can never match`);
       for (const m of alts) lines.push(m === '' ? verdict : `${m} ${verdict}`);
     });
-    this.addChain(name, lines);
-    return name;
+    return lines;
   }
 }
 
-function renderSet(s: NamedSet): string[] {
-  const out = [`\tset ${s.name} {`, `\t\ttype ${s.type}`];
-  if (s.interval) out.push('\t\tflags interval', '\t\tauto-merge');
-  if (s.elements.length > 0) out.push(`\t\telements = { ${s.elements.join(', ')} }`);
-  out.push('\t}');
-  return [`\t# ${s.comment}`, ...out];
-}
+const CT = 'ct state established,related accept';
+const BASE: ReadonlyMap<string, string> = new Map([
+  ['forward', 'type filter hook forward priority filter; policy accept;'],
+  ['input', 'type filter hook input priority filter; policy accept;'],
+  ['output', 'type filter hook output priority filter; policy accept;'],
+]);
+const BASE_CHAINS: ReadonlyArray<[string, readonly string[]]> = [
+  ['forward', [CT, `iifname @${WL_IFACES} ct state invalid drop`, `oifname @${WL_IFACES} ct state invalid drop`, `iifname vmap @${WL_EGRESS}`, `oifname vmap @${WL_INGRESS}`]],
+  ['output', [CT, `oifname @${WL_IFACES} ct state invalid drop`, '# host -> local workload: not policed (as Calico)', `oifname @${WL_IFACES} accept`]],
+];
+const inputChain = (last: string) => [CT, `iifname @${WL_IFACES} ct state invalid drop`, `iifname vmap @${WL_EGRESS}`, last];
+const INPUT: Record<EndpointToHostAction, readonly string[]> = {
+  Accept: inputChain(`iifname @${WL_IFACES} accept`),
+  Drop: inputChain(`iifname @${WL_IFACES} drop`),
+  Return: inputChain('# DefaultEndpointToHostAction Return: the rest of the ruleset decides'),
+};
 
 const q = (s: string) => `"${s.replace(/[^A-Za-z0-9_.:-]/g, '')}"`;
 
-/** The `nft -f` script that (re)creates `inet tortie-filter` for this model and these local endpoints. */
-export function compilePolicy(model: PolicyModel, local: readonly LocalEndpoint[], opts: CompileOptions = {}): CompiledPolicy {
-  const b = new Builder(model);
-  const tiers = tiersOf(model);
-  const unknown: string[] = [];
-  const eps: Array<{ ep: Endpoint; ifname: string }> = [];
-  for (const l of [...local].sort((x, y) => (x.interfaceName < y.interfaceName ? -1 : x.interfaceName > y.interfaceName ? 1 : 0))) {
-    const ep = model.endpoints.find((e) => e.key === l.key);
-    if (!ep) unknown.push(l.key);
-    else eps.push({ ep, ifname: l.interfaceName });
+interface RulesEntry {
+  name: string;
+  lines: string[];
+  sets: SetRequest[];
+  gen: number;
+}
+interface SelectionEntry {
+  /** A policy with this selection key (any: they select alike). */
+  rep: Resource;
+  /** Ids of the local endpoints it selects. */
+  members: Set<string>;
+  gen: number;
+}
+interface SelSetEntry {
+  req: Extract<SetRequest, { kind: 'sel' }>;
+  /** Ids of the endpoints (any node) it matches. */
+  members: Set<string>;
+  /** Nets of the matching network sets (null: to compute). */
+  netNets: string[] | null;
+  /** null: to compute. */
+  spec: NftSetSpec | null;
+  gen: number;
+}
+interface SetEntry {
+  spec: NftSetSpec;
+  gen: number;
+}
+interface EndpointChainsEntry {
+  sig: string;
+  chains: Array<[string, string[]]>;
+  gen: number;
+}
+
+/** The namespace labels a namespaceSelector sees (as namespaceLabels() in the model), for every namespace. */
+function namespaceLabelMap(model: PolicyModel): Map<string, Labels> {
+  const out = new Map<string, Labels>();
+  for (const n of model.namespaces) if (!out.has(n.name)) out.set(n.name, n.labels);
+  for (const ep of model.endpoints) {
+    if (out.has(ep.namespace)) continue;
+    const l: Labels = {};
+    for (const [k, v] of Object.entries(ep.labels)) if (k.startsWith(NS_LABEL_PREFIX)) l[k.slice(NS_LABEL_PREFIX.length)] = v;
+    out.set(ep.namespace, l);
+  }
+  return out;
+}
+
+/** Compiles models into tables, reusing what did not change since the previous compile. */
+export class PolicyCompiler {
+  private gen = 0;
+  private epFp = new Map<string, string>();
+  private prevLocal = new Set<string>();
+  private nsFp = '';
+  private netFp = '';
+  private readonly selection = new Map<string, SelectionEntry>();
+  private readonly rulesChains = new Map<string, RulesEntry>();
+  private readonly selSets = new Map<string, SelSetEntry>();
+  private readonly npSets = new Map<string, SetEntry>();
+  private readonly epChains = new Map<string, EndpointChainsEntry>();
+
+  /** Forgets every cached result (the next compile starts from nothing). */
+  clear(): void {
+    this.epFp = new Map();
+    this.prevLocal = new Set();
+    this.nsFp = '';
+    this.netFp = '';
+    for (const m of [this.selection, this.rulesChains, this.selSets, this.npSets, this.epChains]) m.clear();
   }
 
-  const endpointChain = (ep: Endpoint, dir: Dir): string => {
-    const d = dir === 'ingress' ? 'i' : 'e';
-    const type = dir === 'ingress' ? 'Ingress' : 'Egress';
-    const name = `e${d}-${h(ep.key)}`;
-    const lines: string[] = [`# ${dir} of ${ep.key}`, CLEAR];
-    let t = 0;
-    for (const tier of tiers) {
-      const pols = model.policies.filter((p) => tierName(p) === tier.name && policyTypes(p).includes(type) && policySelects(model, p, ep)).sort(comparePolicies);
-      if (pols.length === 0) continue;
-      const tierChain = `t${d}-${h(ep.key)}-${t++}`;
-      const tl: string[] = [`# tier ${tier.name}, ${dir} of ${ep.key}`];
-      for (const p of pols) tl.push(`jump ${b.rulesChain(p, dir, false)}`, `${ANY_MARK} return`);
-      tl.push(tier.defaultAction === 'Pass' ? '# end of tier: Pass' : 'drop');
-      b.addChain(tierChain, tl);
+  compile(model: PolicyModel, local: readonly LocalEndpoint[], opts: CompileOptions = {}): CompiledPolicy {
+    const gen = ++this.gen;
+
+    // Endpoints: ids (the key; duplicates get a suffix) and which changed since the last compile.
+    const eps = new Map<string, Endpoint>();
+    const idOfKey = new Map<string, string>();
+    const fps = new Map<string, string>();
+    const dirty = new Set<string>();
+    let dup = 0;
+    for (const ep of model.endpoints) {
+      let id = ep.key;
+      if (eps.has(id)) id = `${ep.key}\u0000${++dup}`;
+      else idOfKey.set(ep.key, id);
+      eps.set(id, ep);
+      const fp = JSON.stringify(ep);
+      fps.set(id, fp);
+      if (this.epFp.get(id) !== fp) dirty.add(id);
+    }
+    for (const id of this.epFp.keys()) if (!fps.has(id)) dirty.add(id);
+    this.epFp = fps;
+
+    // Namespace labels and network sets: a change recomputes what depends on them.
+    const nsLabels = namespaceLabelMap(model);
+    const nsOf = (ns: string) => nsLabels.get(ns) ?? {};
+    const nsFp = JSON.stringify([...nsLabels]);
+    if (nsFp !== this.nsFp) {
+      this.selection.clear();
+      this.selSets.clear();
+      this.nsFp = nsFp;
+    }
+    const netFp = JSON.stringify(model.networkSets);
+    const netsChanged = netFp !== this.netFp;
+    this.netFp = netFp;
+
+    // Local endpoints, by interface.
+    const unknown: string[] = [];
+    const locals: Array<{ id: string; ep: Endpoint; ifname: string }> = [];
+    const seenIf = new Set<string>();
+    for (const l of [...local].sort((x, y) => (x.interfaceName < y.interfaceName ? -1 : x.interfaceName > y.interfaceName ? 1 : 0))) {
+      const id = idOfKey.get(l.key);
+      if (id === undefined) {
+        unknown.push(l.key);
+        continue;
+      }
+      const ifname = q(l.interfaceName);
+      if (seenIf.has(ifname)) continue;
+      seenIf.add(ifname);
+      locals.push({ id, ep: eps.get(id)!, ifname });
+    }
+    const localIds = new Set(locals.map((l) => l.id));
+    const localDirty = new Set<string>();
+    for (const id of dirty) if (localIds.has(id) || this.prevLocal.has(id)) localDirty.add(id);
+    for (const id of localIds) if (!this.prevLocal.has(id)) localDirty.add(id);
+    for (const id of this.prevLocal) if (!localIds.has(id)) localDirty.add(id);
+    this.prevLocal = localIds;
+
+    // Bring cached selections and selector sets up to date with the endpoints that changed.
+    if (localDirty.size > 0) {
+      for (const s of this.selection.values()) {
+        for (const id of localDirty) {
+          const ep = localIds.has(id) ? eps.get(id) : undefined;
+          if (ep && policySelects(model, s.rep, ep)) s.members.add(id);
+          else s.members.delete(id);
+        }
+      }
+    }
+    for (const s of this.selSets.values()) {
+      for (const id of dirty) {
+        const ep = eps.get(id);
+        const was = s.members.has(id);
+        const is = ep !== undefined && selectorMatches(s.req.e, s.req.namespace, epCandidate(ep), nsOf);
+        if (is) s.members.add(id);
+        else s.members.delete(id);
+        if (was || is) s.spec = null;
+      }
+      if (netsChanged) {
+        s.netNets = null;
+        s.spec = null;
+      }
+    }
+    if (dirty.size > 0) this.npSets.clear();
+
+    const chains = new Map<string, readonly string[]>();
+    const sets = new Map<string, NftSetSpec>();
+
+    const useSet = (r: SetRequest): void => {
+      if (sets.has(r.name)) return;
+      if (r.kind === 'nets') {
+        sets.set(r.name, r.spec);
+        return;
+      }
+      if (r.kind === 'np') {
+        let e = this.npSets.get(r.name);
+        if (!e) {
+          const elements = new Set<string>();
+          for (const ep of eps.values()) {
+            for (const np of ep.namedPorts) {
+              const proto = protoNumber(np.protocol);
+              if (np.name !== r.port || proto === undefined) continue;
+              for (const ip of ep.ips.filter(isV4)) elements.add(`${ip} . ${proto} . ${np.port}`);
+            }
+          }
+          e = { spec: { type: 'ipv4_addr . inet_proto . inet_service', flags: [], elements: [...elements].sort(), comment: `named port ${r.port}` }, gen };
+          this.npSets.set(r.name, e);
+        }
+        e.gen = gen;
+        sets.set(r.name, e.spec);
+        return;
+      }
+      let e = this.selSets.get(r.name);
+      if (!e) {
+        const members = new Set<string>();
+        for (const [id, ep] of eps) if (selectorMatches(r.e, r.namespace, epCandidate(ep), nsOf)) members.add(id);
+        e = { req: r, members, netNets: null, spec: null, gen };
+        this.selSets.set(r.name, e);
+      }
+      e.gen = gen;
+      if (e.netNets === null) {
+        const nets: string[] = [];
+        for (const ns of model.networkSets) if (selectorMatches(r.e, r.namespace, netSetCandidate(ns), nsOf)) nets.push(...v4Nets(((ns.spec ?? {}) as Obj).nets));
+        e.netNets = nets;
+        e.spec = null;
+      }
+      if (e.spec === null) {
+        const all: string[] = [...e.netNets];
+        for (const id of e.members) for (const ip of eps.get(id)?.ips ?? []) if (isV4(ip)) all.push(ip);
+        e.spec = { type: 'ipv4_addr', flags: ['interval'], elements: canonicalV4Intervals(all), comment: r.comment };
+      }
+      sets.set(r.name, e.spec);
+    };
+
+    /** The chain of a policy's (profile's) rules for one direction, cached by content; its name. */
+    const rulesChain = (p: Resource, dir: Dir, isProfile: boolean): string => {
+      const spec = (p.spec ?? {}) as Obj;
+      const key = JSON.stringify([p.kind, p.metadata.namespace ?? '', p.metadata.name, isProfile, dir, spec[dir] ?? []]);
+      let e = this.rulesChains.get(key);
+      if (!e) {
+        const name = `${isProfile ? 'p' : 'r'}${dir === 'ingress' ? 'i' : 'e'}-${h(p.kind, p.metadata.namespace ?? '', p.metadata.name)}`;
+        const r = new RuleRenderer();
+        e = { name, lines: r.rulesLines(p, dir, isProfile), sets: r.sets, gen };
+        this.rulesChains.set(key, e);
+      }
+      e.gen = gen;
+      // Two resources of the same identity: the first one wins (as a model lookup would).
+      if (chains.has(e.name)) return e.name;
+      chains.set(e.name, e.lines);
+      for (const s of e.sets) useSet(s);
+      return e.name;
+    };
+
+    // Which policies select each local endpoint, per direction and tier, in order.
+    const tiers = tiersOf(model);
+    const tierIdx = new Map(tiers.map((t, i) => [t.name, i]));
+    const byTier: Resource[][] = tiers.map(() => []);
+    for (const p of model.policies) byTier[tierIdx.get(tierName(p))!]!.push(p);
+    const plan = new Map<string, { ingress: Map<number, string[]>; egress: Map<number, string[]> }>();
+    for (const l of locals) plan.set(l.id, { ingress: new Map(), egress: new Map() });
+    byTier.forEach((pols, t) => {
+      pols.sort(comparePolicies);
+      for (const p of pols) {
+        const spec = (p.spec ?? {}) as Obj;
+        const nonEmpty = (v: unknown) => typeof v === 'string' && v.trim() !== '';
+        const selKey = JSON.stringify([
+          p.kind === 'NetworkPolicy' ? (p.metadata.namespace ?? 'default') : null,
+          p.kind !== 'NetworkPolicy' && nonEmpty(spec.namespaceSelector) ? spec.namespaceSelector : null,
+          spec.selector ?? null,
+          nonEmpty(spec.serviceAccountSelector),
+        ]);
+        let s = this.selection.get(selKey);
+        if (!s) {
+          s = { rep: p, members: new Set(), gen };
+          for (const l of locals) if (policySelects(model, p, l.ep)) s.members.add(l.id);
+          this.selection.set(selKey, s);
+        }
+        s.gen = gen;
+        if (s.members.size === 0) continue;
+        const types = policyTypes(p);
+        for (const dir of ['egress', 'ingress'] as const) {
+          if (!types.includes(dir === 'ingress' ? 'Ingress' : 'Egress')) continue;
+          const name = rulesChain(p, dir, false);
+          for (const id of s.members) {
+            const m = plan.get(id)![dir];
+            let list = m.get(t);
+            if (!list) m.set(t, (list = []));
+            list.push(name);
+          }
+        }
+      }
+    });
+
+    // Endpoint and tier chains.
+    const profiles = new Map<string, Resource>();
+    for (const p of model.profiles) if (!profiles.has(p.metadata.name)) profiles.set(p.metadata.name, p);
+    const done = new Set<string>();
+    const egressMap: string[] = [];
+    const ingressMap: string[] = [];
+    const ifaces: string[] = [];
+    for (const { id, ep, ifname } of locals) {
+      ifaces.push(ifname);
+      egressMap.push(`${ifname} : jump ee-${h(ep.key)}`);
+      ingressMap.push(`${ifname} : jump ei-${h(ep.key)}`);
+      if (done.has(id)) continue;
+      done.add(id);
+      for (const dir of ['egress', 'ingress'] as const) {
+        const d = dir === 'ingress' ? 'i' : 'e';
+        const tierPlan = [...plan.get(id)![dir]].sort((a, b) => a[0] - b[0]).map(([t, names]) => [tiers[t]!.name, tiers[t]!.defaultAction, ...names]);
+        const profPlan: string[] = [];
+        for (const prof of ep.profiles) {
+          const res = profiles.get(prof);
+          if (!res) {
+            if (prof.startsWith('kns.')) {
+              profPlan.push(`absent ${prof}`);
+              break;
+            }
+            continue;
+          }
+          profPlan.push(rulesChain(res, dir, true));
+        }
+        const sig = JSON.stringify([ep.key, tierPlan, profPlan]);
+        const ckey = `${id}\u0000${dir}`;
+        let e = this.epChains.get(ckey);
+        if (!e || e.sig !== sig) {
+          e = { sig, chains: this.endpointChains(ep.key, d, dir, tierPlan, profPlan), gen };
+          this.epChains.set(ckey, e);
+        }
+        e.gen = gen;
+        for (const [name, lines] of e.chains) chains.set(name, lines);
+      }
+    }
+
+    // Base chains and the dispatch sets.
+    for (const [name, lines] of BASE_CHAINS) chains.set(name, lines);
+    chains.set('input', INPUT[opts.endpointToHostAction ?? 'Accept'] ?? INPUT.Return);
+    sets.set(WL_IFACES, { type: 'ifname', flags: [], elements: ifaces.sort(), comment: 'local endpoint interfaces' });
+    sets.set(WL_EGRESS, { type: 'ifname : verdict', flags: [], elements: egressMap.sort(), comment: 'from a local endpoint: its egress chain' });
+    sets.set(WL_INGRESS, { type: 'ifname : verdict', flags: [], elements: ingressMap.sort(), comment: 'to a local endpoint: its ingress chain' });
+
+    // Forget what this compile did not use.
+    for (const m of [this.selection, this.rulesChains, this.selSets, this.npSets, this.epChains] as Array<Map<string, { gen: number }>>) {
+      for (const [k, v] of m) if (v.gen !== gen) m.delete(k);
+    }
+
+    const table: NftTableSpec = { family: FILTER_TABLE_FAMILY, name: FILTER_TABLE, sets, chains, base: BASE };
+    let script: string | undefined;
+    return {
+      table,
+      get script() {
+        return (script ??= renderTableScript(table));
+      },
+      chains: chains.size,
+      sets: sets.size,
+      rules: ruleCount(table),
+      unknown,
+    };
+  }
+
+  /** An endpoint's chain for one direction and its tier chains. */
+  private endpointChains(key: string, d: string, dir: Dir, tierPlan: string[][], profPlan: string[]): Array<[string, string[]]> {
+    const out: Array<[string, string[]]> = [];
+    const lines: string[] = [`# ${dir} of ${key}`, CLEAR];
+    for (const [tier, action, ...pols] of tierPlan) {
+      const tierChain = `t${d}-${h(key, tier)}`;
+      const tl: string[] = [`# tier ${tier}, ${dir} of ${key}`];
+      for (const p of pols) tl.push(`jump ${p}`, `${ANY_MARK} return`);
+      tl.push(action === 'Pass' ? '# end of tier: Pass' : 'drop');
+      out.push([tierChain, tl]);
       lines.push(`jump ${tierChain}`, `${IS_ALLOW} ${CLEAR} return`, CLEAR);
     }
     let decided = false;
-    for (const prof of ep.profiles) {
-      const res = model.profiles.find((p) => p.metadata.name === prof);
-      if (!res) {
-        if (prof.startsWith('kns.')) {
-          lines.push(`# profile ${prof} is absent: allow`, 'return');
-          decided = true;
-          break;
-        }
-        continue;
+    for (const p of profPlan) {
+      if (p.startsWith('absent ')) {
+        lines.push(`# profile ${p.slice(7)} is absent: allow`, 'return');
+        decided = true;
+        break;
       }
-      lines.push(`jump ${b.rulesChain(res, dir, true)}`, `${IS_ALLOW} ${CLEAR} return`);
+      lines.push(`jump ${p}`, `${IS_ALLOW} ${CLEAR} return`);
     }
     if (!decided) lines.push('# no profile allowed', 'drop');
-    b.addChain(name, lines);
-    return name;
-  };
-
-  const ifs = eps.map((e) => q(e.ifname));
-  const ifSet = ifs.length > 0 ? `{ ${ifs.join(', ')} }` : null;
-  const forward: string[] = ['type filter hook forward priority filter; policy accept;', 'ct state established,related accept'];
-  const input: string[] = ['type filter hook input priority filter; policy accept;', 'ct state established,related accept'];
-  const output: string[] = ['type filter hook output priority filter; policy accept;', 'ct state established,related accept'];
-  if (ifSet) {
-    forward.push(`iifname ${ifSet} ct state invalid drop`, `oifname ${ifSet} ct state invalid drop`);
-    input.push(`iifname ${ifSet} ct state invalid drop`);
-    output.push(`oifname ${ifSet} ct state invalid drop`);
+    out.push([`e${d}-${h(key)}`, lines]);
+    return out;
   }
-  const toHost = opts.endpointToHostAction ?? 'Accept';
-  for (const { ep, ifname } of eps) {
-    const eg = endpointChain(ep, 'egress');
-    const ing = endpointChain(ep, 'ingress');
-    forward.push(`iifname ${q(ifname)} jump ${eg}`);
-    input.push(`iifname ${q(ifname)} jump ${eg}`);
-    if (toHost === 'Drop') input.push(`iifname ${q(ifname)} drop`);
-    else if (toHost === 'Accept') input.push(`iifname ${q(ifname)} accept`);
-    output.push(`oifname ${q(ifname)} jump ${ing}`);
-  }
-  for (const { ep, ifname } of eps) forward.push(`oifname ${q(ifname)} jump e${'i'}-${h(ep.key)}`);
+}
 
-  const ref = `${FILTER_TABLE_FAMILY} ${FILTER_TABLE}`;
-  const out: string[] = [`table ${ref} {}`, `delete table ${ref}`, `table ${ref} {`];
-  for (const s of [...b.sets.values()].sort((x, y) => (x.name < y.name ? -1 : 1))) out.push(...renderSet(s));
-  const chain = (name: string, lines: string[]) => {
-    const body = lines.filter((l) => !l.startsWith('#') || true).map((l) => (l.startsWith('#') ? `\t\t${l}` : `\t\t${l}`));
-    out.push(`\tchain ${name} {`, ...body, '\t}');
-  };
-  chain('forward', forward);
-  chain('input', input);
-  chain('output', output);
-  for (const name of [...b.chains.keys()].sort()) chain(name, b.chains.get(name)!);
-  out.push('}', '');
-  return { script: out.join('\n'), chains: b.chains.size + 3, sets: b.sets.size, rules: b.rules + forward.length + input.length + output.length - 6, unknown };
+/** The table (and its `nft -f` script) for this model and these local endpoints, from scratch. */
+export function compilePolicy(model: PolicyModel, local: readonly LocalEndpoint[], opts: CompileOptions = {}): CompiledPolicy {
+  return new PolicyCompiler().compile(model, local, opts);
 }

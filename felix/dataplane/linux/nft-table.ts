@@ -1,9 +1,14 @@
-// One nftables table the agent owns (NAT, policy), written the same way for each:
-// * a write is one `nft -f -` transaction whose script creates, deletes and redefines the table, so
-//   packets see either the old or the new rules, never a half-written table;
-// * a pass with unchanged content costs one `nft list table`, compared with the listing taken right
-//   after the last write: a missing or hand-edited table is rewritten; changed content writes at once;
-// * calls on one instance run one at a time. No other table is ever touched.
+// One nftables table the agent owns (NAT, policy):
+// * `write` (the NAT table): one `nft -f -` transaction whose script creates, deletes and redefines
+//   the table, so packets see either the old or the new rules, never a half-written table; a pass
+//   with unchanged content costs one `nft list table`, compared with the listing taken right after
+//   the last write: a missing or hand-edited table is rewritten; changed content writes at once;
+// * `transact` / `list` (the policy table, policy-table.ts, which keeps its own record of what it
+//   wrote and sends only differences): one transaction; a listing of the table. (Several `list`
+//   commands in one `nft -f` run are no way to list some objects: nft 1.0.6 keeps one cache filter
+//   per object kind, and all but one fail with "No such file or directory".)
+// * calls on one instance run one at a time (`serial`). Every command names this table: no other
+//   table is ever touched.
 import { CommandError, spawnExec, type Exec } from './iproute.js';
 
 export const NFT_BIN = '/usr/sbin/nft';
@@ -70,6 +75,15 @@ export class OwnedNftTable {
     if (r.ok) return r.stdout;
     if (tableMissing(r.stderr)) return null;
     throw r.err;
+  }
+
+  /** Runs `script` as one `nft -f -` transaction; its wall time in ms. Throws when nft fails (then nothing changed). */
+  async transact(script: string): Promise<number> {
+    const t0 = performance.now();
+    const w = await this.run(['-f', '-'], script);
+    const ms = Math.round((performance.now() - t0) * 100) / 100;
+    if (!w.ok) throw w.err;
+    return ms;
   }
 
   /** Writes `script` when it differs from the last write, or the table is missing or changed, or `force`. */

@@ -12,10 +12,14 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PolicyTable, type PolicyApplyResult } from './policy-table.js';
-import type { Exec } from './iproute.js';
+import { normalizeListing } from './nft-listing.js';
+import { type Exec, spawnExec } from './iproute.js';
+import type { Resource } from '../../../libcalico-go/lib/apis/v3/resource.js';
 import { caseFiles, calicoResources, defaultAddresses, e2eModel, evaluateMatrix, loadCase } from '../../../libcalico-go/lib/policy/truth-table.js';
-import { emptyModel } from '../../../libcalico-go/lib/policy/model.js';
+import { type PolicyModel, emptyModel } from '../../../libcalico-go/lib/policy/model.js';
+import { type CompileOptions, type LocalEndpoint, compilePolicy } from '../../calc/policy-compiler.js';
 import { verdict } from '../../../libcalico-go/lib/policy/evaluate.js';
+import { CHANGES, MORE_CHANGES, type Situation, baseSituation, cloneSituation } from '../../calc/testdata/policy-changes.js';
 
 const IP = '/usr/sbin/ip';
 const NFT = '/usr/sbin/nft';
@@ -25,32 +29,118 @@ const CASES = fileURLToPath(new URL('../../../../libcalico-go/lib/policy/testdat
 const isRoot = process.getuid?.() === 0;
 const liveSkip = !isRoot ? 'needs root (network namespaces)' : !existsSync(NFT) ? 'nft is not installed' : !existsSync(DRIVER) ? 'build first (policy-driver.js)' : false;
 
+/**
+ * A fake nft standing for a kernel that does what it is told: a transaction that succeeds leaves the
+ * table compiled from `desired()` (the situation the test is applying), listed as nft would (the full
+ * script without its `#` lines: rules with their id comments, sets with their elements).
+ */
+function fakeNft(desired: () => { model: PolicyModel; local: LocalEndpoint[]; opts?: CompileOptions }) {
+  let kernel: string | null = null;
+  const calls: string[] = [];
+  let failNext = false;
+  const exec: Exec = async (_file, args, input) => {
+    calls.push(args[0] === '-f' ? `-f ${(input ?? '').split(' ')[0]}` : args.join(' '));
+    if (args[0] === 'list') return kernel === null ? { code: 1, signal: null, stdout: '', stderr: 'Error: No such file or directory' } : { code: 0, signal: null, stdout: kernel, stderr: '' };
+    if (args[0] !== '-f') throw new Error(`unexpected nft ${args.join(' ')}`);
+    const whole = (input ?? '').startsWith('table ');
+    if (failNext || (kernel === null && !whole)) {
+      failNext = false;
+      return { code: 1, signal: null, stdout: '', stderr: 'Error: Could not process rule: No such file or directory' };
+    }
+    const d = desired();
+    const script = compilePolicy(d.model, d.local, d.opts).script;
+    kernel = script.split('\n').slice(2).filter((l) => !l.trim().startsWith('#')).join('\n');
+    return { code: 0, signal: null, stdout: '', stderr: '' };
+  };
+  return {
+    exec,
+    calls,
+    failNextTransaction: () => (failNext = true),
+    edit: (f: (listing: string) => string) => (kernel = kernel === null ? null : f(kernel)),
+    dropTable: () => (kernel = null),
+  };
+}
+
 describe('PolicyTable change detection (fake nft)', () => {
-  it('writes first, then only lists while nothing changed; rewrites on change, loss or edit', async () => {
-    let kernel: string | null = null;
-    const calls: string[] = [];
-    const exec: Exec = async (_file, args, input) => {
-      calls.push(args.join(' '));
-      if (args[0] === '-f') {
-        kernel = `listing of ${input!.length}`;
-        return { code: 0, signal: null, stdout: '', stderr: '' };
-      }
-      if (kernel === null) return { code: 1, signal: null, stdout: '', stderr: 'Error: No such file or directory' };
-      return { code: 0, signal: null, stdout: kernel, stderr: '' };
-    };
-    const t = new PolicyTable({ exec });
+  const ep = (name: string, ip: string) => ({ key: `x/${name}`, namespace: 'x', labels: { app: name }, ips: [ip], namedPorts: [], profiles: [] });
+  const policy = (port: number): Resource =>
+    ({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'p', namespace: 'x' },
+      spec: { selector: "app == 'a'", ingress: [{ action: 'Allow', protocol: 'TCP', source: { selector: "app == 'b'" }, destination: { ports: [port] } }] },
+    }) as Resource;
+  const local = [
+    { key: 'x/a', interfaceName: 'calia' },
+    { key: 'x/b', interfaceName: 'calib' },
+  ];
+  const setup = () => {
     const m = emptyModel();
-    const r1 = await t.apply(m, []);
-    assert.deepEqual([r1.changed, r1.reason, r1.execs], [true, 'first write', 2]);
-    const r2 = await t.apply(m, []);
-    assert.deepEqual([r2.changed, r2.reason, r2.execs], [false, 'unchanged', 1]);
-    kernel = null;
-    assert.equal((await t.apply(m, [])).reason, 'table missing');
-    kernel = 'hand edited';
-    assert.equal((await t.apply(m, [])).reason, 'table changed');
-    m.endpoints.push({ key: 'x/a', namespace: 'x', labels: {}, ips: ['10.0.0.1'], namedPorts: [], profiles: [] });
-    assert.equal((await t.apply(m, [{ key: 'x/a', interfaceName: 'calia' }])).reason, 'policy changed');
-    assert.ok(calls.every((c) => c === '-f -' || c === 'list table inet tortie-filter'));
+    m.endpoints.push(ep('a', '10.0.0.1'), ep('b', '10.0.0.2'));
+    m.policies.push(policy(80));
+    const f = fakeNft(() => ({ model: m, local }));
+    return { m, f, t: new PolicyTable({ exec: f.exec }) };
+  };
+
+  it('writes whole first; then no nft while nothing changed; a change is one transaction', async () => {
+    const { m, f, t } = setup();
+    const r1 = await t.apply(m, local);
+    assert.deepEqual([r1.changed, r1.reason, r1.execs, r1.incremental], [true, 'first write', 1, false]);
+    assert.deepEqual(f.calls.splice(0), ['-f table']);
+    const r2 = await t.apply(structuredClone(m), local);
+    assert.deepEqual([r2.changed, r2.reason, r2.execs], [false, 'unchanged', 0]);
+    assert.deepEqual(f.calls.splice(0), []);
+    m.policies[0] = policy(81);
+    const r3 = await t.apply(m, local);
+    assert.deepEqual([r3.changed, r3.reason, r3.execs, r3.incremental, r3.commands], [true, 'policy changed', 1, true, 2]);
+    assert.deepEqual(f.calls.splice(0), ['-f flush']);
+    const r4 = await t.verify();
+    assert.deepEqual([r4.changed, r4.reason, r4.execs, r4.verified], [false, 'unchanged', 1, true]);
+    assert.deepEqual(f.calls.splice(0), ['list table inet tortie-filter']);
+  });
+
+  it('drift is found by a verification only (apply {verify} or verify()), and repaired by a full rewrite', async () => {
+    const { m, f, t } = setup();
+    await t.apply(m, local);
+    f.dropTable();
+    assert.equal((await t.apply(m, local)).reason, 'unchanged', 'no verification, no listing');
+    const r = await t.apply(m, local, { verify: true });
+    assert.deepEqual([r.changed, r.reason, r.execs, r.verified, r.incremental], [true, 'table missing', 2, true, false]);
+    // a rule added by hand (no id), a rule's id changed, an element added, an object added
+    const edits: Array<[string, (l: string) => string, string]> = [
+      ['rule added', (l) => l.replace('\t\tct state established,related accept comment', '\t\taccept\n\t\tct state established,related accept comment'), 'chain forward'],
+      ['rule replaced', (l) => l.replace(/(chain forward \{\n[^\n]*\n\t\t[^\n]*comment ")t:/, '$1t:0'), 'chain forward'],
+      ['element added', (l) => l.replace('elements = { "calia", "calib" }', 'elements = { "calia", "calib", "calic" }'), 'set wl-ifaces'],
+      ['chain added', (l) => l.replace(/\}\s*$/, '\tchain extra {\n\t}\n}\n'), 'chain extra'],
+    ];
+    for (const [what, edit, object] of edits) {
+      const before = f.edit((x) => x);
+      assert.notEqual(f.edit(edit), before, `${what}: the edit applies`);
+      const v = await t.verify();
+      assert.deepEqual([v.reason, v.drift], ['table changed', [object]], what);
+      assert.equal((await t.verify()).reason, 'unchanged', `${what}: repaired`);
+    }
+    f.calls.splice(0);
+    // a change and a verification together: verified first, then only the difference
+    m.endpoints.push(ep('c', '10.0.0.3'));
+    const r2 = await t.apply(m, [...local, { key: 'x/c', interfaceName: 'calic' }], { verify: true });
+    assert.deepEqual([r2.reason, r2.incremental, r2.verified], ['policy changed', true, true]);
+    assert.deepEqual(f.calls.splice(0), ['list table inet tortie-filter', '-f add']);
+  });
+
+  it('a failed transaction is reported and the table rewritten whole; force and reset rewrite whole', async () => {
+    const { m, f, t } = setup();
+    await t.apply(m, local);
+    m.policies[0] = policy(82);
+    f.failNextTransaction();
+    const r = await t.apply(m, local);
+    assert.deepEqual([r.changed, r.reason, r.incremental, r.execs], [true, 'incremental update failed', false, 2]);
+    assert.match(r.error ?? '', /No such file or directory/);
+    assert.equal((await t.verify()).reason, 'unchanged');
+    assert.deepEqual([(await t.apply(m, local, { force: true })).reason], ['forced']);
+    t.reset();
+    assert.equal((await t.apply(m, local)).reason, 'first write');
+    assert.equal((await t.verify()).reason, 'unchanged');
   });
 });
 
@@ -179,12 +269,21 @@ describe('Calico policy with real packets', { skip: liveSkip }, () => {
         .map((f) => basename(f, '.yaml'))
         .filter((n) => loadCase(`${CASES}/${n}.yaml`).probes.some((p) => p.protocol === 'TCP' && (p.port === 80 || p.port === 81)))
     : [];
+  // Each case is written as a difference from the previous one (one driver run, one PolicyTable),
+  // probed, and its listing compared with a full rewrite of the same model.
+  let previous = e2eModel([]);
   for (const name of CASE_NAMES) {
-    it(`${name}: measured reachability equals the evaluator's`, () => {
+    it(`${name}: written incrementally, measured reachability equals the evaluator's`, () => {
       const c = loadCase(`${CASES}/${name}.yaml`);
       const model = e2eModel(calicoResources(c.policies));
-      const res = ok<PolicyApplyResult>(driver([{ op: 'apply', model, local }])[0]);
-      assert.equal(res.changed, true);
+      const a = driver([
+        { op: 'apply', model: previous, local },
+        { op: 'apply', model, local },
+        { op: 'nft', args: ['list', 'table', 'inet', 'tortie-filter'] },
+      ]);
+      previous = model;
+      const res = ok<PolicyApplyResult>(a[1]);
+      assert.ok(res.incremental || !res.changed, `${res.reason} ${res.error ?? ''}`);
       applyTimes.push(res.ms);
       const probes = c.probes.filter((p) => p.protocol === 'TCP' && (p.port === 80 || p.port === 81));
       assert.ok(probes.length > 0, 'the case has a TCP 80/81 probe');
@@ -193,10 +292,13 @@ describe('Calico policy with real packets', { skip: liveSkip }, () => {
         const got = probeMatrix(p.port!);
         assert.deepEqual(got, want, `${name} TCP ${p.port}: measured ${JSON.stringify(got)} vs evaluator ${JSON.stringify(want)}`);
       }
+      const full = driver([{ op: 'apply', model, local }, { op: 'nft', args: ['list', 'table', 'inet', 'tortie-filter'] }]);
+      assert.equal(ok<PolicyApplyResult>(full[0]).reason, 'first write');
+      assert.equal(normalizeListing(ok<string>(a[2])), normalizeListing(ok<string>(full[1])), 'incremental and full listings differ');
     });
   }
 
-  it('host → pod runs the pod\'s ingress policy (output hook); pod → host its egress, then DefaultEndpointToHostAction', () => {
+  it('host → pod is not policed (kubelet probes under default deny); pod → host runs egress, then DefaultEndpointToHostAction', () => {
     const model = e2eModel(calicoResources(loadCase(`${CASES}/02-default-deny-ingress.yaml`).policies));
     const hostTo = (ip: string) => {
       const r = run([IP, 'netns', 'exec', NODE_NS, NODE, '-e', CLIENT, '80', ip], undefined, 10_000);
@@ -209,13 +311,15 @@ describe('Calico policy with real packets', { skip: liveSkip }, () => {
       return (JSON.parse(r.stdout) as Record<string, boolean>)[HOST_IP] === true;
     };
     ok(driver([{ op: 'apply', model, local }])[0]);
-    for (const p of PODS) {
-      const want = verdict(model, { src: { ip: HOST_IP }, dst: p.key, protocol: 'TCP', port: 80 }).allowed;
-      assert.equal(hostTo(p.ip), want, `host → ${p.key}`);
-    }
+    // the default deny is in force for pods (x/a is isolated for ingress) …
+    assert.equal(verdict(model, { src: 'y/b', dst: 'x/a', protocol: 'TCP', port: 80 }).allowed, false);
+    assert.equal(probeMatrix(80)['y/b']!['x/a'], false, 'y/b → x/a under default deny');
+    // … yet the host reaches every local pod, the isolated ones included
+    for (const p of PODS) assert.equal(hostTo(p.ip), true, `host → ${p.key}`);
     assert.equal(podToHost(PODS[0]!.ns), true, 'Accept (default)');
     ok(driver([{ op: 'apply', model, local, endpointToHostAction: 'Drop' }])[0]);
     assert.equal(podToHost(PODS[0]!.ns), false, 'Drop');
+    for (const p of PODS) assert.equal(hostTo(p.ip), true, `host → ${p.key} (Drop only concerns pod → host)`);
     // egress policy runs first: default deny egress stops pod → host even with Accept
     const egress = e2eModel(calicoResources(loadCase(`${CASES}/03-default-deny-egress.yaml`).policies));
     ok(driver([{ op: 'apply', model: egress, local, endpointToHostAction: 'Accept' }])[0]);
@@ -224,17 +328,21 @@ describe('Calico policy with real packets', { skip: liveSkip }, () => {
     assert.equal(podToHost(PODS[0]!.ns), xa);
   });
 
-  it('an unchanged model only lists; a hand edit is repaired', () => {
+  it('an unchanged model runs no nft; a verification finds a hand edit and repairs it', () => {
     const model = e2eModel(calicoResources(loadCase(`${CASES}/02-default-deny-ingress.yaml`).policies));
     const a = driver([
       { op: 'apply', model, local },
       { op: 'apply', model, local },
       { op: 'nft', args: ['flush', 'chain', 'inet', 'tortie-filter', 'forward'] },
       { op: 'apply', model, local },
+      { op: 'apply', model, local, verify: true },
+      { op: 'verify' },
     ]);
-    assert.equal(ok<PolicyApplyResult>(a[1]).reason, 'unchanged');
+    assert.deepEqual([ok<PolicyApplyResult>(a[1]).reason, ok<PolicyApplyResult>(a[1]).execs], ['unchanged', 0]);
     ok(a[2]);
-    assert.equal(ok<PolicyApplyResult>(a[3]).reason, 'table changed');
+    assert.equal(ok<PolicyApplyResult>(a[3]).reason, 'unchanged', 'without a verification the edit goes unseen');
+    assert.equal(ok<PolicyApplyResult>(a[4]).reason, 'table changed');
+    assert.equal(ok<PolicyApplyResult>(a[5]).reason, 'unchanged');
     const m = probeMatrix(80);
     assert.equal(m['y/b']!['x/a'], false);
   });
@@ -245,5 +353,117 @@ describe('Calico policy with real packets', { skip: liveSkip }, () => {
     for (const s of KEYS) for (const d of KEYS) if (s !== d) assert.equal(m[s]![d], true, `${s} → ${d}`);
     assert.equal(rootRuleset(), rootBefore);
     if (applyTimes.length > 0) console.log(`# policy apply ms: ${applyTimes.join(', ')}`);
+  });
+});
+
+// Each change of the fixture written as a difference must leave the kernel with exactly the table a
+// full rewrite of the new model gives (listings compared object by object, set elements sorted);
+// and a verification must find and repair drift. In a namespace of its own (`tortie-t<hex>-inc`),
+// with a PolicyTable in this process whose nft runs through `ip netns exec`.
+describe('incremental updates equal a full rewrite (real kernel)', { skip: !isRoot ? 'needs root (network namespaces)' : !existsSync(NFT) ? 'nft is not installed' : false }, () => {
+  const NS = `tortie-t${R}-inc`;
+  const base = spawnExec(30_000);
+  const exec: Exec = (file, args, input) => base(IP, ['netns', 'exec', NS, file, ...args], input);
+  const listing = () => must([IP, 'netns', 'exec', NS, NFT, 'list', 'table', 'inet', 'tortie-filter']);
+  const nft = (...args: string[]) => must([IP, 'netns', 'exec', NS, NFT, ...args]);
+  let rootBefore = '';
+
+  before(() => {
+    rootBefore = rootRuleset();
+    must([IP, 'netns', 'add', NS]);
+  });
+  after(() => {
+    run([IP, 'netns', 'del', NS]);
+  });
+
+  /** Writes `s` whole with a fresh PolicyTable; its normalised listing. */
+  async function fullListing(s: Situation): Promise<string> {
+    const r = await new PolicyTable({ exec }).apply(s.model, s.local, s.opts);
+    assert.equal(r.reason, 'first write');
+    return normalizeListing(listing());
+  }
+
+  for (const ch of CHANGES) {
+    it(`${ch.name}: one transaction, then the table a full rewrite gives; and back`, async () => {
+      const before = baseSituation('calit');
+      const after = cloneSituation(before);
+      ch.apply(after);
+      const wantBefore = await fullListing(before);
+      const wantAfter = await fullListing(after);
+      assert.notEqual(wantAfter, wantBefore, 'the change changes the table');
+
+      const t = new PolicyTable({ exec });
+      assert.equal((await t.apply(before.model, before.local, before.opts)).reason, 'first write');
+      const r = await t.apply(after.model, after.local, after.opts);
+      assert.deepEqual([r.changed, r.reason, r.incremental, r.execs, r.error], [true, 'policy changed', true, 1, undefined]);
+      assert.equal(normalizeListing(listing()), wantAfter);
+      assert.deepEqual([(await t.verify()).reason], ['unchanged'], 'the record follows the kernel');
+      const back = await t.apply(before.model, before.local, before.opts);
+      assert.deepEqual([back.reason, back.incremental], ['policy changed', true]);
+      assert.equal(normalizeListing(listing()), wantBefore);
+      assert.equal((await t.verify()).reason, 'unchanged');
+    });
+  }
+
+  it('every change one after another, each incremental (or nothing to do), ends where a full rewrite does', async () => {
+    const s = baseSituation('calit');
+    const t = new PolicyTable({ exec });
+    await t.apply(s.model, s.local, s.opts);
+    for (const ch of [...CHANGES, ...MORE_CHANGES]) {
+      ch.apply(s);
+      const r = await t.apply(s.model, s.local, s.opts);
+      assert.ok(r.incremental || r.reason === 'unchanged', `${ch.name}: ${r.reason} ${r.error ?? ''}`);
+    }
+    const got = normalizeListing(listing());
+    assert.equal((await t.verify()).reason, 'unchanged');
+    assert.equal(got, await fullListing(s));
+  });
+
+  it('table deleted by hand: apply alone does not look; verify() puts it back', async () => {
+    const s = baseSituation('calit');
+    const want = await fullListing(s);
+    const t = new PolicyTable({ exec });
+    await t.apply(s.model, s.local);
+    nft('delete', 'table', 'inet', 'tortie-filter');
+    assert.deepEqual([(await t.apply(s.model, s.local)).execs], [0]);
+    const r = await t.verify();
+    assert.deepEqual([r.changed, r.reason, r.incremental], [true, 'table missing', false]);
+    assert.equal(normalizeListing(listing()), want);
+  });
+
+  it('a chain or a set edited by hand: verify() rewrites the table', async () => {
+    const s = baseSituation('calit');
+    const want = await fullListing(s);
+    const t = new PolicyTable({ exec });
+    const c = await t.apply(s.model, s.local);
+    assert.equal(c.reason, 'first write');
+    const policyChain = /\tchain (ri-[0-9a-f]{12}) \{/.exec(listing())![1]!;
+    nft('add', 'rule', 'inet', 'tortie-filter', policyChain, 'accept');
+    assert.notEqual(normalizeListing(listing()), want);
+    assert.equal((await t.verify()).reason, 'table changed');
+    assert.equal(normalizeListing(listing()), want);
+    nft('add', 'element', 'inet', 'tortie-filter', 'wl-ifaces', '{ "intruder0" }');
+    assert.equal((await t.apply(s.model, s.local, { verify: true })).reason, 'table changed');
+    assert.equal(normalizeListing(listing()), want);
+    nft('add', 'chain', 'inet', 'tortie-filter', 'extra');
+    assert.equal((await t.verify()).reason, 'table changed');
+    assert.equal(normalizeListing(listing()), want);
+  });
+
+  it('a transaction the kernel refuses (an element gone by hand): reported, then the table is rewritten whole', async () => {
+    const s = baseSituation('calit');
+    const t = new PolicyTable({ exec });
+    await t.apply(s.model, s.local);
+    const gone = s.local.find((l) => l.key === 'y/a')!.interfaceName;
+    nft('delete', 'element', 'inet', 'tortie-filter', 'wl-ifaces', `{ "${gone}" }`);
+    CHANGES.find((c) => c.name === 'endpoint removed')!.apply(s);
+    const r = await t.apply(s.model, s.local);
+    assert.deepEqual([r.changed, r.reason, r.incremental], [true, 'incremental update failed', false]);
+    assert.match(r.error ?? '', /nft/);
+    assert.equal(normalizeListing(listing()), await fullListing(s));
+  });
+
+  it('touches nothing outside its namespace\'s table', () => {
+    assert.equal(rootRuleset(), rootBefore);
   });
 });

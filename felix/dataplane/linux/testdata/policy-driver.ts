@@ -4,8 +4,9 @@
 // applies sees its own history.
 //
 // Request: one op or an array of ops, each
-//   {op: "apply", model, local, endpointToHostAction?, force?} | {op: "remove"} | {op: "wire", spec} |
-//   {op: "nft", args}   (a raw `nft` call, standing in for an administrator's hand edit)
+//   {op: "apply", model, local, endpointToHostAction?, force?, verify?} | {op: "verify"} | {op: "remove"} |
+//   {op: "wire", spec} | {op: "nft", args, input?}   (a raw `nft` call, standing in for an
+//   administrator's hand edit; `input` is its stdin, e.g. for `-f -`)
 // Answer: an array of {ok: true, value} | {ok: false, error: {name, message}}.
 
 import { readFileSync, writeSync } from 'node:fs';
@@ -25,14 +26,17 @@ async function runOp(o: Op): Promise<unknown> {
     case 'apply':
       return table.apply(o.model as PolicyModel, o.local as LocalEndpoint[], {
         force: o.force === true,
+        verify: o.verify === true,
         endpointToHostAction: o.endpointToHostAction as EndpointToHostAction | undefined,
       });
+    case 'verify':
+      return table.verify();
     case 'remove':
       return table.remove();
     case 'wire':
       return wirePod(o.spec as Parameters<typeof wirePod>[0]);
     case 'nft': {
-      const r = await exec(NFT_BIN, (o.args as string[]).map(String));
+      const r = await exec(NFT_BIN, (o.args as string[]).map(String), typeof o.input === 'string' ? o.input : undefined);
       if (r.code !== 0) throw new Error(`nft ${(o.args as string[]).join(' ')}: ${r.stderr.trim()}`);
       return r.stdout;
     }
