@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { compilePolicy, FILTER_TABLE, PolicyCompiler, WL_EGRESS, WL_IFACES, WL_INGRESS } from './policy-compiler.js';
+import { compilePolicy, FILTER_TABLE, PolicyCompiler, WL_EGRESS, WL_IFACES, WL_INGRESS, parseInterfacePrefixes } from './policy-compiler.js';
 import { CHANGES, MORE_CHANGES, type Situation, baseSituation, cloneSituation } from './testdata/policy-changes.js';
 import { POD_KEYS, calicoResources, caseFiles, e2eModel, loadCase } from '../../libcalico-go/lib/policy/truth-table.js';
 import { emptyModel, makeEndpoint } from '../../libcalico-go/lib/policy/model.js';
@@ -39,9 +39,16 @@ describe('compilePolicy (pure)', () => {
       'ct state established,related accept',
       'iifname @wl-ifaces ct state invalid drop',
       'oifname @wl-ifaces ct state invalid drop',
+      // an interface of a workload the agent does not know: dropped (fail closed)
+      'iifname "cali*" iifname != @wl-ifaces drop',
+      'oifname "cali*" oifname != @wl-ifaces drop',
       'iifname vmap @wl-egress',
       'oifname vmap @wl-ingress',
     ]);
+    assert.deepEqual(
+      compilePolicy(m, [], { interfacePrefixes: ['cali', 'tap'] }).table.chains.get('input')!.slice(2, 4),
+      ['iifname "cali*" iifname != @wl-ifaces drop', 'iifname "tap*" iifname != @wl-ifaces drop'],
+    );
     assert.deepEqual(r.table.sets.get(WL_IFACES)?.elements, ['"caliaaa"']);
     assert.match(r.table.sets.get(WL_EGRESS)!.elements[0]!, /^"caliaaa" : jump ee-[0-9a-f]{12}$/);
     assert.match(r.table.sets.get(WL_INGRESS)!.elements[0]!, /^"caliaaa" : jump ei-[0-9a-f]{12}$/);
@@ -52,6 +59,12 @@ describe('compilePolicy (pure)', () => {
     assert.deepEqual(compilePolicy(m, [{ key: 'x/zz', interfaceName: 'calizz' }]).unknown, ['x/zz']);
   });
 
+  it('FELIX_INTERFACEPREFIX: comma-separated prefixes; a prefix nft could not take is refused by name', () => {
+    assert.deepEqual(parseInterfacePrefixes(undefined), ['cali']);
+    assert.deepEqual(parseInterfacePrefixes('cali, tap'), ['cali', 'tap']);
+    assert.throws(() => parseInterfacePrefixes('cali,ta"p'), /interface prefix "ta\\"p" must be/);
+  });
+
   it('host → local workload is not policed: output accepts endpoint interfaces, jumps to no endpoint chain', () => {
     const r = compilePolicy(modelOf(`${CASES}/02-default-deny-ingress.yaml`), local9);
     const output = r.table.chains.get('output')!;
@@ -59,7 +72,7 @@ describe('compilePolicy (pure)', () => {
     assert.ok(output.includes('oifname @wl-ifaces ct state invalid drop'));
     assert.ok(output.includes('oifname @wl-ifaces accept'));
     // pod → host: egress policy first, then DefaultEndpointToHostAction
-    assert.deepEqual(compilePolicy(modelOf(`${CASES}/02-default-deny-ingress.yaml`), local9, { endpointToHostAction: 'Drop' }).table.chains.get('input')!.slice(2), ['iifname vmap @wl-egress', 'iifname @wl-ifaces drop']);
+    assert.deepEqual(compilePolicy(modelOf(`${CASES}/02-default-deny-ingress.yaml`), local9, { endpointToHostAction: 'Drop' }).table.chains.get('input')!.slice(3), ['iifname vmap @wl-egress', 'iifname @wl-ifaces drop']);
   });
 
   it('default deny ingress: a tier chain that drops at its end', () => {

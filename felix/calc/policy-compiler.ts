@@ -12,7 +12,8 @@
 //   `output` (host → pod): NOT policed, as in Calico, whose static OUTPUT chain returns for traffic
 //   to workload interfaces ("it's generally very useful to be able to contact any local workload from
 //   the host": kubelet probes work under default deny). Each starts with `ct state
-//   established,related accept` and drops `ct state invalid` on endpoint interfaces.
+//   established,related accept` and drops `ct state invalid` on endpoint interfaces; `forward` and
+//   `input` drop packets of `cali*` interfaces that have no local endpoint (fail closed).
 // * Per endpoint and direction an endpoint chain (`ei-…` ingress, `ee-…` egress) jumps to one tier
 //   chain per tier that has a policy selecting the endpoint (`ti-…`/`te-…`, in tier order), then to
 //   its profiles (`pi-…`/`pe-…`), then drops.
@@ -67,6 +68,8 @@ export interface LocalEndpoint {
 export interface CompileOptions {
   /** Felix's DefaultEndpointToHostAction for pod → host traffic after egress policy; default Accept. */
   endpointToHostAction?: EndpointToHostAction;
+  /** Prefixes of workload interfaces (parseInterfacePrefixes); default ['cali']. */
+  interfacePrefixes?: readonly string[];
 }
 
 export interface CompiledPolicy {
@@ -362,16 +365,42 @@ const BASE: ReadonlyMap<string, string> = new Map([
   ['input', 'type filter hook input priority filter; policy accept;'],
   ['output', 'type filter hook output priority filter; policy accept;'],
 ]);
-const BASE_CHAINS: ReadonlyArray<[string, readonly string[]]> = [
-  ['forward', [CT, `iifname @${WL_IFACES} ct state invalid drop`, `oifname @${WL_IFACES} ct state invalid drop`, `iifname vmap @${WL_EGRESS}`, `oifname vmap @${WL_INGRESS}`]],
-  ['output', [CT, `oifname @${WL_IFACES} ct state invalid drop`, '# host -> local workload: not policed (as Calico)', `oifname @${WL_IFACES} accept`]],
-];
-const inputChain = (last: string) => [CT, `iifname @${WL_IFACES} ct state invalid drop`, `iifname vmap @${WL_EGRESS}`, last];
-const INPUT: Record<EndpointToHostAction, readonly string[]> = {
-  Accept: inputChain(`iifname @${WL_IFACES} accept`),
-  Drop: inputChain(`iifname @${WL_IFACES} drop`),
-  Return: inputChain('# DefaultEndpointToHostAction Return: the rest of the ruleset decides'),
-};
+/**
+ * The base chains. Packets of an interface that has an endpoint prefix (Felix's InterfacePrefix,
+ * `cali`) but no local endpoint are dropped, as Felix's dispatch chains drop an "Unknown
+ * interface": a pod the agent has not programmed yet is closed, never open.
+ */
+const baseCache = new Map<string, Array<[string, string[]]>>();
+function baseChains(prefixes: readonly string[], toHost: EndpointToHostAction): Array<[string, string[]]> {
+  // The same arrays for the same options: the writer's diff sees them unchanged at no cost.
+  const key = JSON.stringify([prefixes, toHost]);
+  let chains = baseCache.get(key);
+  if (!chains) baseCache.set(key, (chains = buildBaseChains(prefixes, toHost)));
+  return chains;
+}
+
+function buildBaseChains(prefixes: readonly string[], toHost: EndpointToHostAction): Array<[string, string[]]> {
+  const unknown = (dir: 'iifname' | 'oifname') => prefixes.map((p) => `${dir} "${p}*" ${dir} != @${WL_IFACES} drop`);
+  const last = {
+    Accept: `iifname @${WL_IFACES} accept`,
+    Drop: `iifname @${WL_IFACES} drop`,
+    Return: '# DefaultEndpointToHostAction Return: the rest of the ruleset decides',
+  }[toHost];
+  return [
+    ['forward', [CT, `iifname @${WL_IFACES} ct state invalid drop`, `oifname @${WL_IFACES} ct state invalid drop`, ...unknown('iifname'), ...unknown('oifname'), `iifname vmap @${WL_EGRESS}`, `oifname vmap @${WL_INGRESS}`]],
+    ['input', [CT, `iifname @${WL_IFACES} ct state invalid drop`, ...unknown('iifname'), `iifname vmap @${WL_EGRESS}`, last]],
+    ['output', [CT, `oifname @${WL_IFACES} ct state invalid drop`, '# host -> local workload: not policed (as Calico)', `oifname @${WL_IFACES} accept`]],
+  ];
+}
+
+/** Felix's InterfacePrefix: comma-separated prefixes of workload interfaces. */
+export function parseInterfacePrefixes(v: string | undefined): string[] {
+  const out = (v ?? 'cali').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  for (const p of out) {
+    if (!/^[A-Za-z0-9_.-]{1,14}$/.test(p)) throw new Error(`interface prefix ${JSON.stringify(p)} must be 1-14 letters, digits, '_', '.' or '-'`);
+  }
+  return out.length > 0 ? out : ['cali'];
+}
 
 const q = (s: string) => `"${s.replace(/[^A-Za-z0-9_.:-]/g, '')}"`;
 
@@ -674,8 +703,7 @@ export class PolicyCompiler {
     }
 
     // Base chains and the dispatch sets.
-    for (const [name, lines] of BASE_CHAINS) chains.set(name, lines);
-    chains.set('input', INPUT[opts.endpointToHostAction ?? 'Accept'] ?? INPUT.Return);
+    for (const [name, lines] of baseChains(opts.interfacePrefixes ?? ['cali'], opts.endpointToHostAction ?? 'Accept')) chains.set(name, lines);
     sets.set(WL_IFACES, { type: 'ifname', flags: [], elements: ifaces.sort(), comment: 'local endpoint interfaces' });
     sets.set(WL_EGRESS, { type: 'ifname : verdict', flags: [], elements: egressMap.sort(), comment: 'from a local endpoint: its egress chain' });
     sets.set(WL_INGRESS, { type: 'ifname : verdict', flags: [], elements: ingressMap.sort(), comment: 'to a local endpoint: its ingress chain' });

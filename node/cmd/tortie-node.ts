@@ -86,15 +86,22 @@ try {
       routing.start();
       const params = agent.config.felix.params;
       const refreshS = params.nftablesRefreshInterval ?? params.iptablesRefreshInterval;
-      policy = new PolicyLoop({
-        nodeName: agent.nodeName,
-        store: () => ctx.store(),
-        log: ctx.log.child('policy/loop.ts'),
-        metrics: ctx.metrics,
-        health: agent.health.register('policy', { timeoutMs: 60_000 }),
-        endpointToHostAction: typeof params.defaultEndpointToHostAction === 'string' ? params.defaultEndpointToHostAction : undefined,
-        ...(typeof refreshS === 'number' && refreshS > 0 ? { verifyMs: refreshS * 1000 } : {}),
-      });
+      try {
+        policy = new PolicyLoop({
+          nodeName: agent.nodeName,
+          store: () => ctx.store(),
+          log: ctx.log.child('policy/loop.ts'),
+          metrics: ctx.metrics,
+          health: agent.health.register('policy', { timeoutMs: 60_000 }),
+          endpointToHostAction: typeof params.defaultEndpointToHostAction === 'string' ? params.defaultEndpointToHostAction : undefined,
+          interfacePrefix: typeof params.interfacePrefix === 'string' ? params.interfacePrefix : undefined,
+          ...(typeof refreshS === 'number' && refreshS > 0 ? { verifyMs: refreshS * 1000 } : {}),
+        });
+      } catch (e) {
+        // A setting the policy loop cannot use (e.g. FELIX_INTERFACEPREFIX): say so and stop.
+        ctx.log.error(`Cannot start policy enforcement: ${(e as Error).message}`);
+        process.exit(1);
+      }
       policy.start();
     },
     () => undefined,

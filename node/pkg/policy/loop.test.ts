@@ -194,6 +194,29 @@ describe('policy enforcement by tortie-node', { skip }, () => {
     for (const name of ['policy', 'routing']) assert.equal(health.reporters.find((r) => r.name === name)?.ready, true, name);
   });
 
+  /** A veth named `hostIf` on the node to a new namespace, wired like a pod but never given to the agent. */
+  function rogue(name: string, hostIf: string, address: string): string {
+    const ns = node.makePodNs(name);
+    const ipn = (...a: string[]) => execFileSync('/usr/sbin/ip', a);
+    ipn('-n', node.hostNs, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    ipn('-n', ns, 'addr', 'add', `${address}/32`, 'dev', 'eth0');
+    ipn('-n', ns, 'link', 'set', 'eth0', 'up');
+    ipn('-n', node.hostNs, 'link', 'set', hostIf, 'up');
+    ipn('-n', ns, 'route', 'add', '169.254.1.1', 'dev', 'eth0', 'scope', 'link');
+    ipn('-n', ns, 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0');
+    ipn('-n', node.hostNs, 'route', 'add', `${address}/32`, 'dev', hostIf);
+    inNs(node.hostNs, ['sysctl', '-q', '-w', `net.ipv4.conf.${hostIf}.proxy_arp=1`]);
+    return ns;
+  }
+
+  it('a cali* interface the agent has no endpoint for is dropped (fail closed); another prefix is not policed', async () => {
+    const unknown = rogue('rogue', 'calirogue00001', '10.233.99.1');
+    const other = rogue('other', 'tstother000001', '10.233.99.2');
+    assert.ok(await eventually(() => pings(other, addr.web!), true), 'a non-workload interface is forwarded (the wiring works)');
+    assert.equal(pings(unknown, addr.web!), false, 'an unknown cali interface is dropped');
+    assert.equal(pings(podNs.web!, '10.233.99.1'), false, 'and so is traffic to it');
+  });
+
   it('a network without Kubernetes policy gets a profile named after it, and its pods talk', async () => {
     await addPod('plain1', '', false);
     await addPod('plain2', '', false);

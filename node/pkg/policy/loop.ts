@@ -13,7 +13,7 @@ import type { Backend } from '../../../libcalico-go/lib/backend/api.js';
 import { resourcePrefix } from '../../../libcalico-go/lib/backend/keys.js';
 import { ResourceClient } from '../../../libcalico-go/lib/clientv3/resources.js';
 import { readPolicyInputs } from '../../../libcalico-go/lib/policy/from-store.js';
-import type { EndpointToHostAction } from '../../../felix/calc/policy-compiler.js';
+import { type EndpointToHostAction, parseInterfacePrefixes } from '../../../felix/calc/policy-compiler.js';
 import { localEndpointsOf } from '../../../felix/calc/policy-inputs.js';
 import { PolicyTable, type PolicyApplyResult } from '../../../felix/dataplane/linux/policy-table.js';
 import type { HealthReporter } from '../health.js';
@@ -48,6 +48,8 @@ export interface PolicyLoopOptions {
    * default). Unset everywhere: Accept (what Calico's manifests set).
    */
   endpointToHostAction?: string;
+  /** FELIX_INTERFACEPREFIX: workload interface prefixes, comma-separated. Default "cali". */
+  interfacePrefix?: string;
   /** Full resync period (ms). Default 10000. */
   resyncMs?: number;
   /** Debounce of watch events (ms). Default 10. */
@@ -71,8 +73,9 @@ export function endpointToHostAction(v: unknown): EndpointToHostAction | undefin
 }
 
 export class PolicyLoop {
-  private readonly o: Required<Omit<PolicyLoopOptions, 'metrics' | 'table' | 'endpointToHostAction' | 'health'>> & Pick<PolicyLoopOptions, 'metrics' | 'endpointToHostAction'>;
+  private readonly o: Required<Omit<PolicyLoopOptions, 'metrics' | 'table' | 'endpointToHostAction' | 'health' | 'interfacePrefix'>> & Pick<PolicyLoopOptions, 'metrics' | 'endpointToHostAction'>;
   private readonly table: PolicyTable;
+  private readonly prefixes: string[];
   private readonly runner: PassRunner;
   private lastVerify = 0;
   /** performance.now() of the first event not yet in the kernel. */
@@ -85,6 +88,7 @@ export class PolicyLoop {
   constructor(opts: PolicyLoopOptions) {
     this.o = { resyncMs: 10000, debounceMs: 10, verifyMs: 90000, ...opts };
     this.table = opts.table ?? new PolicyTable();
+    this.prefixes = parseInterfacePrefixes(opts.interfacePrefix);
     this.runner = new PassRunner({
       store: opts.store,
       prefixes: POLICY_KINDS.map((k) => resourcePrefix(k)),
@@ -166,7 +170,7 @@ export class PolicyLoop {
     const verifyDue = performance.now() - this.lastVerify >= this.o.verifyMs;
     let r: PolicyApplyResult;
     try {
-      r = await this.table.apply(model, local, { endpointToHostAction: toHost, force: verifyDue && this.lastVerify > 0 });
+      r = await this.table.apply(model, local, { endpointToHostAction: toHost, interfacePrefixes: this.prefixes, verify: verifyDue && this.lastVerify > 0 });
     } catch (e) {
       this.m?.failures.inc();
       // The next pass writes the whole table again.
