@@ -164,6 +164,7 @@ describe('policy enforcement by tortie-node', { skip }, () => {
     execFileSync('/usr/sbin/ip', ['netns', 'exec', node.hostNs, 'nft', 'delete', 'table', 'inet', 'tortie-filter']);
     assert.ok(pings(podNs.web!, addr.db!), 'with the table gone, nothing is enforced');
     assert.equal(await eventually(() => pings(podNs.web!, addr.db!), false), false, 'restored: ping denied again');
+    assert.match(node.agentLog, /table inet tortie-filter was not as written \(table missing\); repaired/);
   });
 
   it('a GlobalNetworkPolicy in an earlier tier denies before the namespace policy allows', async () => {

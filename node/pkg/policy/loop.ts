@@ -165,7 +165,9 @@ export class PolicyLoop {
     if (!store) throw new Error('the datastore is unavailable');
     const eventAt = this.pendingEventAt;
     this.pendingEventAt = null;
+    const t0 = performance.now();
     const [{ model, workloadEndpoints }, toHost] = await Promise.all([readPolicyInputs(store), this.hostAction(store)]);
+    const readMs = Math.round(performance.now() - t0);
     const local = localEndpointsOf(workloadEndpoints, this.o.nodeName);
     const verifyDue = performance.now() - this.lastVerify >= this.o.verifyMs;
     let r: PolicyApplyResult;
@@ -199,7 +201,15 @@ export class PolicyLoop {
       this.m?.writes.inc({ reason: r.reason });
       if (eventAt !== null) this.m?.programming.observe((performance.now() - eventAt) / 1000);
       const summary = `${local.length} local endpoint(s), ${model.policies.length} polic(ies), ${compiled.chains} chains, ${compiled.sets} sets, ${compiled.rules} rules`;
-      this.o.log.info(`Policy: wrote table inet tortie-filter (${r.reason}) in ${r.ms} ms: ${summary}`);
+      const how = r.incremental ? `${r.commands} change(s) in one transaction` : 'whole table';
+      this.o.log.info(
+        `Policy: wrote table inet tortie-filter (${r.reason}; ${how}): read ${readMs} ms, compile ${r.compileMs} ms, diff ${r.diffMs} ms, nft ${r.ms} ms; ${summary}`,
+      );
+      if (r.reason === 'table missing' || r.reason === 'table changed') {
+        const what = r.drift && r.drift.length > 0 ? `: ${r.drift.slice(0, 10).join(', ')}${r.drift.length > 10 ? ` and ${r.drift.length - 10} more` : ''}` : '';
+        this.o.log.warn(`Policy: the kernel's table inet tortie-filter was not as written (${r.reason}${what}); repaired`);
+      }
+      if (r.error) this.o.log.warn(`Policy: the incremental update was refused (${r.error}); the whole table was written instead`);
     }
     if (compiled.unknown.length > 0) this.o.log.warn(`Policy: local endpoints missing from the model: ${compiled.unknown.join(', ')}`);
   }
