@@ -35,11 +35,11 @@
 // that changed), endpoint chains per (endpoint, policies, profiles). A compile after a small change
 // costs little more than fingerprinting the model. compilePolicy() is a compile with a fresh one.
 import { createHash } from 'node:crypto';
-import { type Selector, parseSelector } from '../../libcalico-go/lib/selector/index.js';
 import { formatCIDR, parseCIDR } from '../../libcalico-go/lib/net/ip.js';
 import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import { type Endpoint, type Labels, type PolicyModel, NS_LABEL_PREFIX } from '../../libcalico-go/lib/policy/model.js';
 import { policySelects, policyTypes } from '../../libcalico-go/lib/policy/evaluate.js';
+import { type Candidate, cachedSelector, selectorPartMatches } from '../../libcalico-go/lib/policy/selector-scope.js';
 import { type NftSetSpec, type NftTableSpec, canonicalV4Intervals, renderTableScript, ruleCount } from './nft-table-spec.js';
 
 export const FILTER_TABLE_FAMILY = 'inet';
@@ -110,17 +110,6 @@ function h(...parts: unknown[]): string {
   return v;
 }
 
-const selCache = new Map<string, Selector>();
-function sel(text: string | undefined): Selector {
-  const t = text ?? '';
-  let s = selCache.get(t);
-  if (!s) {
-    s = parseSelector(t);
-    selCache.set(t, s);
-  }
-  return s;
-}
-
 function isV4(s: string): boolean {
   return !s.includes(':');
 }
@@ -182,40 +171,6 @@ type SetRequest =
   | { kind: 'sel'; name: string; e: Obj; namespace: string | undefined; comment: string }
   | { kind: 'nets'; name: string; spec: NftSetSpec }
   | { kind: 'np'; name: string; port: string };
-
-/** A candidate of a selector set: an endpoint or a network set. */
-interface Candidate {
-  labels: Labels;
-  namespace?: string;
-  isEndpoint: boolean;
-  sa?: string;
-}
-
-/** Does a rule's selector part (selector, notSelector, namespaceSelector, serviceAccounts) match? */
-function selectorMatches(e: Obj, namespace: string | undefined, c: Candidate, nsLabels: (ns: string) => Labels): boolean {
-  const hasSel = typeof e.selector === 'string';
-  const hasNotSel = typeof e.notSelector === 'string';
-  const hasNs = typeof e.namespaceSelector === 'string';
-  const sa = e.serviceAccounts as { names?: string[]; selector?: string } | undefined;
-  if (hasNs) {
-    const nsSel = sel(e.namespaceSelector as string);
-    if (c.namespace === undefined) {
-      if (!nsSel.usesGlobal()) return false;
-    } else if (nsSel.usesGlobal() || !nsSel.evaluate(nsLabels(c.namespace))) return false;
-  } else if (namespace !== undefined && (hasSel || sa)) {
-    if (c.namespace !== namespace) return false;
-  } else if (!hasSel && !sa && c.namespace === undefined && namespace !== undefined) {
-    return false;
-  }
-  if (hasSel && !sel(e.selector as string).evaluate(c.labels)) return false;
-  if (hasNotSel && sel(e.notSelector as string).evaluate(c.labels)) return false;
-  if (sa) {
-    if (!c.isEndpoint || c.sa === undefined) return false;
-    if (sa.names && sa.names.length > 0 && !sa.names.includes(c.sa)) return false;
-    if (sa.selector !== undefined && !sel(sa.selector).evaluate({})) return false;
-  }
-  return true;
-}
 
 const epCandidate = (ep: Endpoint): Candidate => ({ labels: ep.labels, namespace: ep.namespace, isEndpoint: true, sa: ep.serviceAccount });
 const netSetCandidate = (ns: Resource): Candidate => ({
@@ -542,7 +497,7 @@ export class PolicyCompiler {
       for (const id of dirty) {
         const ep = eps.get(id);
         const was = s.members.has(id);
-        const is = ep !== undefined && selectorMatches(s.req.e, s.req.namespace, epCandidate(ep), nsOf);
+        const is = ep !== undefined && selectorPartMatches(s.req.e, s.req.namespace, epCandidate(ep), nsOf);
         if (is) s.members.add(id);
         else s.members.delete(id);
         if (was || is) s.spec = null;
@@ -584,14 +539,14 @@ export class PolicyCompiler {
       let e = this.selSets.get(r.name);
       if (!e) {
         const members = new Set<string>();
-        for (const [id, ep] of eps) if (selectorMatches(r.e, r.namespace, epCandidate(ep), nsOf)) members.add(id);
+        for (const [id, ep] of eps) if (selectorPartMatches(r.e, r.namespace, epCandidate(ep), nsOf)) members.add(id);
         e = { req: r, members, netNets: null, spec: null, gen };
         this.selSets.set(r.name, e);
       }
       e.gen = gen;
       if (e.netNets === null) {
         const nets: string[] = [];
-        for (const ns of model.networkSets) if (selectorMatches(r.e, r.namespace, netSetCandidate(ns), nsOf)) nets.push(...v4Nets(((ns.spec ?? {}) as Obj).nets));
+        for (const ns of model.networkSets) if (selectorPartMatches(r.e, r.namespace, netSetCandidate(ns), nsOf)) nets.push(...v4Nets(((ns.spec ?? {}) as Obj).nets));
         e.netNets = nets;
         e.spec = null;
       }

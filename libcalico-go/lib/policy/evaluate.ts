@@ -7,10 +7,10 @@
 // endpoint but no rule allowed or passed ends in its defaultAction (Deny, or Pass for tiers such as
 // kube-baseline). After the tiers (or when no tier had a policy for the endpoint), the endpoint's
 // profiles run: `kns.<ns>` allows everything unless a Profile resource of that name says otherwise.
-import { type Selector, parseSelector } from '../selector/index.js';
 import { type CIDR, type IP, cidrContainsIP, parseCIDR, parseIP } from '../net/ip.js';
 import type { Resource } from '../apis/v3/resource.js';
 import { type Endpoint, type Labels, type PolicyModel, namespaceLabels } from './model.js';
+import { type Candidate, cachedSelector, selectorPartMatches } from './selector-scope.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'ICMP' | 'SCTP';
 export type Peer = string | { ip: string };
@@ -56,17 +56,6 @@ function protoNumber(p: unknown): number | undefined {
   if (typeof p === 'number') return p;
   if (typeof p === 'string') return /^\d+$/.test(p) ? Number(p) : PROTO_NUM[p.toUpperCase()];
   return undefined;
-}
-
-const selCache = new Map<string, Selector>();
-function sel(text: string | undefined): Selector {
-  const t = text ?? '';
-  let s = selCache.get(t);
-  if (!s) {
-    s = parseSelector(t);
-    selCache.set(t, s);
-  }
-  return s;
 }
 
 /** The resolved far side of a rule: an endpoint, or just an address (maybe in network sets). */
@@ -121,7 +110,7 @@ function selectorMatches(model: PolicyModel, e: Obj, party: Party, ctx: PolicyCt
   if (!hasSel && !hasNotSel && !hasNs && !sa) return true;
 
   // Candidates: the endpoint itself and network sets containing the address.
-  const candidates: Array<{ labels: Labels; namespace?: string; isEndpoint: boolean; sa?: string }> = [];
+  const candidates: Candidate[] = [];
   if (party.ep) candidates.push({ labels: party.ep.labels, namespace: party.ep.namespace, isEndpoint: true, sa: party.ep.serviceAccount });
   // The address also matches through any network set that holds it (Calico's IP sets contain
   // both the selected endpoints' addresses and the selected sets' nets).
@@ -133,27 +122,7 @@ function selectorMatches(model: PolicyModel, e: Obj, party: Party, ctx: PolicyCt
       }
     }
   }
-  return candidates.some((c) => {
-    if (hasNs) {
-      const nsSel = sel(e.namespaceSelector as string);
-      if (c.namespace === undefined) {
-        if (!nsSel.usesGlobal()) return false;
-      } else if (nsSel.usesGlobal() || !nsSel.evaluate(namespaceLabels(model, c.namespace))) return false;
-    } else if (ctx.namespace !== undefined && (hasSel || sa)) {
-      // A namespaced policy's selector only reaches its own namespace.
-      if (c.namespace !== ctx.namespace) return false;
-    } else if (!hasSel && !sa && c.namespace === undefined && ctx.namespace !== undefined) {
-      return false;
-    }
-    if (hasSel && !sel(e.selector as string).evaluate(c.labels)) return false;
-    if (hasNotSel && sel(e.notSelector as string).evaluate(c.labels)) return false;
-    if (sa) {
-      if (!c.isEndpoint || c.sa === undefined) return false;
-      if (sa.names && sa.names.length > 0 && !sa.names.includes(c.sa)) return false;
-      if (sa.selector !== undefined && !sel(sa.selector).evaluate({})) return false;
-    }
-    return true;
-  });
+  return candidates.some((c) => selectorPartMatches(e, ctx.namespace, c, (ns) => namespaceLabels(model, ns)));
 }
 
 function portMatches(spec: unknown, port: number | undefined, proto: number, ep: Endpoint | undefined): boolean {
@@ -241,9 +210,9 @@ export function policySelects(model: PolicyModel, p: Resource, ep: Endpoint): bo
   if (p.kind === 'NetworkPolicy') {
     if ((p.metadata.namespace ?? 'default') !== ep.namespace) return false;
   } else if (typeof spec.namespaceSelector === 'string' && spec.namespaceSelector.trim() !== '') {
-    if (!sel(spec.namespaceSelector).evaluate(namespaceLabels(model, ep.namespace))) return false;
+    if (!cachedSelector(spec.namespaceSelector).evaluate(namespaceLabels(model, ep.namespace))) return false;
   }
-  if (!sel(spec.selector as string | undefined).evaluate(ep.labels)) return false;
+  if (!cachedSelector(spec.selector as string | undefined).evaluate(ep.labels)) return false;
   if (typeof spec.serviceAccountSelector === 'string' && spec.serviceAccountSelector.trim() !== '') {
     if (ep.serviceAccount === undefined) return false;
   }
