@@ -181,6 +181,16 @@ describe('policy enforcement by tortie-node', { skip }, () => {
     assert.ok(await eventually(() => connects(podNs.web!, addr.db!, 80), true), 'allowed again');
   });
 
+  it('FelixConfiguration defaultEndpointToHostAction: Drop stops pod → host; the host still reaches the pod', async () => {
+    const hostIp = node.address.split('/')[0]!;
+    assert.ok(pings(podNs.web!, hostIp), 'pod → host accepted by default');
+    await rc.create({ apiVersion: 'projectcalico.org/v3', kind: 'FelixConfiguration', metadata: { name: 'default' }, spec: { defaultEndpointToHostAction: 'Drop' } });
+    assert.equal(await eventually(() => pings(podNs.web!, hostIp), false), false, 'pod → host dropped');
+    assert.ok(pings(node.hostNs, addr.web!), 'host → pod');
+    await rc.delete('FelixConfiguration', 'default');
+    assert.ok(await eventually(() => pings(podNs.web!, hostIp), true), 'accepted again');
+  });
+
   it('deleting the policy opens the path again; metrics show programming latency', async () => {
     await rc.delete('NetworkPolicy', 'db-from-web-80', 'shop');
     assert.ok(await eventually(() => pings(podNs.web!, addr.db!), true));
