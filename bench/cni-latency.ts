@@ -108,6 +108,7 @@ async function main(): Promise<void> {
         `## Pod ADD/DEL latency and agent memory\n\nReproduce (as root): \`npm run build && node dist/bench/cni-latency.js --write\`\n\n` +
           `Each call goes through the libcni-like harness exactly as a runtime would exec it, inside the node's host namespace ` +
           `(\`ip netns exec\`, the same for both rows). ${SEQUENTIAL} pods one at a time, then ${CONCURRENT} at once. ` +
+          `A tortie ADD returns once the agent's policy pass covers the new pod (its policy is in the kernel). ` +
           `Targets (issue 3): ADD p50 ≤ 100 ms one at a time, ${CONCURRENT} concurrent ADDs all done within 2 s, RSS ≤ 100 MB with 100 pods.\n\n` +
           `${table}\n\n${mem}\n`,
       );

@@ -52,7 +52,7 @@ export interface PolicyLoopOptions {
   interfacePrefix?: string;
   /** Full resync period (ms). Default 10000. */
   resyncMs?: number;
-  /** Debounce of watch events (ms). Default 10. */
+  /** Debounce of watch events (ms): short, since a pass coalesces what arrives meanwhile. Default 2. */
   debounceMs?: number;
   /** Full check of the kernel's table (ms). Default 90000 (Felix's refresh interval). */
   verifyMs?: number;
@@ -86,7 +86,7 @@ export class PolicyLoop {
   private readonly m;
 
   constructor(opts: PolicyLoopOptions) {
-    this.o = { resyncMs: 10000, debounceMs: 10, verifyMs: 90000, ...opts };
+    this.o = { resyncMs: 10000, debounceMs: 2, verifyMs: 90000, ...opts };
     this.table = opts.table ?? new PolicyTable();
     this.prefixes = parseInterfacePrefixes(opts.interfacePrefix);
     this.runner = new PassRunner({
