@@ -2,7 +2,7 @@
 // transaction (exact text and order), canonical IPv4 intervals.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { type NftSetSpec, type NftTableSpec, canonicalV4Intervals, diffTables, renderTableScript, ruleCount, ruleIds } from './nft-table-spec.js';
+import { type NftSetSpec, type NftTableSpec, canonicalV4Intervals, canonicalV6Intervals, diffTables, renderTableScript, ruleCount, ruleIds } from './nft-table-spec.js';
 
 const BASE = new Map([['forward', 'type filter hook forward priority filter; policy accept;']]);
 
@@ -147,5 +147,20 @@ describe('canonicalV4Intervals (pure)', () => {
     assert.deepEqual(canonicalV4Intervals(['255.255.255.255', '10.0.0.5', '10.0.0.7']), ['10.0.0.5/32', '10.0.0.7/32', '255.255.255.255/32']);
     assert.deepEqual(canonicalV4Intervals(['not an address', '300.0.0.1']), []);
     assert.deepEqual(canonicalV4Intervals([]), []);
+  });
+});
+
+describe('canonicalV6Intervals (pure)', () => {
+  it('fewest disjoint intervals, written as nft lists them (bare address, prefix, range; RFC 5952)', () => {
+    assert.deepEqual(canonicalV6Intervals(['fd00:0:0::10', 'fd00::11', '10.0.0.1', 'FD00::12/128']), ['fd00::10-fd00::12']);
+    assert.deepEqual(canonicalV6Intervals(['fd00::1', 'fd00::2', 'fd00::3']), ['fd00::1-fd00::3']);
+    assert.deepEqual(canonicalV6Intervals(['fd00::1-fd00::3', 'fd00::4', 'fd00:1::/64', 'fd00:1::5/128', 'fd00::9-fd00::1']), ['fd00::1-fd00::4', 'fd00:1::/64']);
+    assert.deepEqual(canonicalV6Intervals(['fd00::/65', 'fd00::8000:0:0:0/65']), ['fd00::/64']);
+    assert.deepEqual(canonicalV6Intervals(['::/0', 'fd00::1']), ['::/0']);
+    assert.deepEqual(canonicalV6Intervals(['2001:db8:0:0:1:0:0:1', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff']), ['2001:db8::1:0:0:1', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff']);
+    assert.deepEqual(canonicalV6Intervals(['not::an::address', 'fd00::/129', 'zz']), []);
+    // idempotent: what it writes reads back the same
+    const once = canonicalV6Intervals(['fd00::1', 'fd00::2', 'fd00::8/125', 'fd00:1::/48']);
+    assert.deepEqual(canonicalV6Intervals(once), once);
   });
 });

@@ -16,9 +16,9 @@
 // against a table (felix/dataplane/linux/nft-listing.ts tableDrift) without knowing how nft prints
 // a rule, and a rule edited, added, removed or moved by hand is found.
 // Set elements are compared as text, so they must be canonical: an interval set's elements are
-// disjoint, non-adjacent intervals (see canonicalV4Intervals) and no set uses auto-merge; a map's
+// disjoint, non-adjacent intervals (see canonicalV4Intervals, canonicalV6Intervals) and no set uses auto-merge; a map's
 // elements are `key : verdict` with a unique key.
-import { parseCIDR } from '../../libcalico-go/lib/net/ip.js';
+import { formatIP, parseCIDR } from '../../libcalico-go/lib/net/ip.js';
 
 export interface NftSetSpec {
   /** nft type, e.g. `ipv4_addr`; a map's is `key : value`, e.g. `ifname : verdict` (declared as `map`). */
@@ -295,4 +295,47 @@ function v4Number(s: string): number {
 
 function v4(n: number): string {
   return `${Math.floor(n / 16777216) % 256}.${Math.floor(n / 65536) % 256}.${Math.floor(n / 256) % 256}.${n % 256}`;
+}
+
+/**
+ * IPv6 CIDRs, addresses (bare ones are /128) and ranges (`a-b`) as the fewest disjoint, non-adjacent
+ * intervals, sorted, written as nft lists them (so that a listing compares as text): a single
+ * address bare (`fd00::1`), a prefix as a CIDR (`fd00::/64`), anything else as a range
+ * (`fd00::1-fd00::3`); addresses in RFC 5952 form. Anything not IPv6 is ignored.
+ */
+export function canonicalV6Intervals(list: Iterable<string>): string[] {
+  const iv: Array<[bigint, bigint]> = [];
+  const one = (s: string): [bigint, bigint] | null => {
+    const c = parseCIDR(s.includes('/') ? s : `${s}/128`);
+    if (!c || c.version !== 6) return null;
+    return [c.network, c.network + (1n << BigInt(128 - c.prefix)) - 1n];
+  };
+  for (const x of list) {
+    const s = String(x).trim();
+    if (!s.includes(':')) continue;
+    const dash = s.indexOf('-');
+    if (dash > 0) {
+      if (s.includes('/')) continue;
+      const a = one(s.slice(0, dash));
+      const b = one(s.slice(dash + 1));
+      if (a && b && a[0] <= b[0]) iv.push([a[0], b[0]]);
+      continue;
+    }
+    const r = one(s);
+    if (r) iv.push(r);
+  }
+  iv.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  const merged: Array<[bigint, bigint]> = [];
+  for (const [s, e] of iv) {
+    const last = merged[merged.length - 1];
+    if (last && s <= last[1] + 1n) last[1] = last[1] > e ? last[1] : e;
+    else merged.push([s, e]);
+  }
+  const f = (v: bigint) => formatIP({ version: 6, value: v });
+  return merged.map(([s, e]) => {
+    const n = e - s + 1n;
+    if (n === 1n) return f(s);
+    if ((n & (n - 1n)) === 0n && s % n === 0n) return `${f(s)}/${128 - (n.toString(2).length - 1)}`;
+    return `${f(s)}-${f(e)}`;
+  });
 }

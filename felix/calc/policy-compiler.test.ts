@@ -12,6 +12,7 @@ import { CHANGES, MORE_CHANGES, type Situation, baseSituation, cloneSituation } 
 import { POD_KEYS, calicoResources, caseFiles, e2eModel, loadCase } from '../../libcalico-go/lib/policy/truth-table.js';
 import { emptyModel, makeEndpoint } from '../../libcalico-go/lib/policy/model.js';
 import { localEndpointsOf } from './policy-inputs.js';
+import { DUAL_CASES, dualStackModel } from './testdata/dual-stack.js';
 
 const IP = '/usr/sbin/ip';
 const NFT = '/usr/sbin/nft';
@@ -113,6 +114,97 @@ describe('compilePolicy (pure)', () => {
   });
 });
 
+describe('compilePolicy IPv6 (pure)', () => {
+  const gnp = (spec: Record<string, unknown>) => ({ apiVersion: 'projectcalico.org/v3', kind: 'GlobalNetworkPolicy', metadata: { name: 'p' }, spec }) as never;
+  const rulesOf = (r: { table: { chains: ReadonlyMap<string, readonly string[]> } }) => [...r.table.chains].filter(([n]) => n.startsWith('ri-') || n.startsWith('re-')).flatMap(([, l]) => l.filter((x) => !x.startsWith('#')));
+  const ALLOW = 'meta mark set meta mark | 0x01000000 return';
+
+  it('selector sets per family (s-… ipv4_addr, s6-… ipv6_addr, canonical RFC 5952 intervals) and a rule per family', () => {
+    const m = dualStackModel([gnp({ selector: "pod == 'a'", ingress: [{ action: 'Allow', source: { selector: "pod == 'b'" } }] })]);
+    const r = compilePolicy(m, local9);
+    const s4 = [...r.table.sets].find(([n]) => n.startsWith('s-'))!;
+    const s6 = [...r.table.sets].find(([n]) => n.startsWith('s6-'))!;
+    assert.equal(s6[0].slice(3), s4[0].slice(2), 'one identity, two families');
+    assert.deepEqual(s4[1].elements, ['10.200.0.11/32', '10.200.1.11/32', '10.200.2.11/32']);
+    assert.deepEqual([s6[1].type, s6[1].flags, s6[1].elements], ['ipv6_addr', ['interval'], ['fd00:10:200::11', 'fd00:10:200:1::11', 'fd00:10:200:2::11']]);
+    assert.deepEqual(rulesOf(r), [`ip saddr @${s4[0]} ${ALLOW}`, `ip6 saddr @${s6[0]} ${ALLOW}`]);
+    assert.match(bare(r), /chain input \{\n[^}]*iifname @wl-ifaces meta l4proto 58 icmpv6 type \{ 130, 131, 132, 133, 135, 136 \} accept\n\t\tiifname vmap @wl-egress\n/);
+  });
+
+  it('nets and notNets per family; a rule never ANDs an IPv4 match with an IPv6 one', () => {
+    const m = dualStackModel([
+      gnp({
+        selector: "pod == 'a'",
+        ingress: [
+          { action: 'Allow', source: { nets: ['10.0.0.0/8', 'fd00::1', 'fd00::2/127'] } },
+          { action: 'Allow', source: { nets: ['fd00::/16'] }, destination: { selector: "pod == 'b'" } },
+          { action: 'Deny', source: { notNets: ['10.0.0.0/8'] } },
+          { action: 'Deny', source: { notNets: ['fd00::/8'] } },
+          { action: 'Deny', source: { notNets: ['10.0.0.0/8', 'fd00::/8'] } },
+        ],
+      }),
+    ]);
+    const r = compilePolicy(m, local9);
+    const set = (prefix: string, elements: string[]) => [...r.table.sets].find(([n, s]) => n.startsWith(prefix) && s.elements.join() === elements.join())![0];
+    const n4 = set('n-', ['10.0.0.0/8']);
+    const n6a = set('n6-', ['fd00::1-fd00::3']);
+    const n6b = set('n6-', ['fd00::/16']);
+    const n6c = set('n6-', ['fd00::/8']);
+    const sb = [...r.table.sets.keys()].filter((n) => /^s6?-/.test(n)).sort();
+    assert.deepEqual(rulesOf(r), [
+      `ip saddr @${n4} ${ALLOW}`,
+      `ip6 saddr @${n6a} ${ALLOW}`,
+      `ip6 saddr @${n6b} ip6 daddr @${sb[1]} ${ALLOW}`,
+      `meta nfproto != ipv4 drop`,
+      `ip saddr != @${n4} drop`,
+      `meta nfproto != ipv6 drop`,
+      `ip6 saddr != @${n6c} drop`,
+      `ip saddr != @${n4} drop`,
+      `ip6 saddr != @${n6c} drop`,
+    ]);
+    assert.equal(r.table.sets.get(n6a)!.type, 'ipv6_addr');
+  });
+
+  it('named ports per family (np6-…: ipv6_addr . inet_proto . inet_service), notPorts too', () => {
+    const m = dualStackModel([gnp({ selector: "pod == 'a'", ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: ['serve-81-tcp'] } }, { action: 'Deny', destination: { notPorts: ['serve-80-tcp'] } }] })]);
+    const r = compilePolicy(m, local9);
+    const np6 = [...r.table.sets].filter(([n]) => n.startsWith('np6-')).sort();
+    assert.equal(np6.length, 2);
+    for (const [, s] of np6) assert.equal(s.type, 'ipv6_addr . inet_proto . inet_service');
+    assert.ok(np6.some(([, s]) => s.elements.includes('fd00:10:200:2::12 . 6 . 81')), JSON.stringify(np6));
+    const lines = rulesOf(r);
+    assert.ok(lines.some((l) => /^meta l4proto 6 ip6 daddr \. meta l4proto \. th dport @np6-[0-9a-f]{12} meta mark/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^ip6 daddr \. meta l4proto \. th dport != @np6-[0-9a-f]{12} drop$/.test(l)), lines.join('\n'));
+    assert.ok(!lines.some((l) => l.includes('meta nfproto != ipv4')), 'dual stack: IPv6 packets go by the np6 set');
+  });
+
+  it('ICMPv6 type/code, ipVersion 6', () => {
+    const m = dualStackModel([
+      gnp({
+        selector: "pod == 'a'",
+        ingress: [
+          { action: 'Allow', protocol: 'ICMPv6', icmp: { type: 128, code: 0 } },
+          { action: 'Deny', protocol: 'ICMPv6', notICMP: { type: 129 } },
+          { action: 'Allow', ipVersion: 6, protocol: 'TCP', source: { selector: "pod == 'b'" } },
+          { action: 'Allow', protocol: 'ICMP', icmp: { type: 8 } },
+        ],
+      }),
+    ]);
+    const lines = rulesOf(compilePolicy(m, local9));
+    assert.deepEqual(lines.slice(0, 3), [`meta l4proto 58 meta l4proto 58 icmpv6 type 128 icmpv6 code 0 ${ALLOW}`, 'meta l4proto 58 meta l4proto != 58 drop', 'meta l4proto 58 meta l4proto 58 icmpv6 type != 129 drop']);
+    assert.match(lines[3]!, /^meta nfproto ipv6 meta l4proto 6 ip6 saddr @s6-[0-9a-f]{12} meta mark/);
+    assert.equal(lines.length, 5, 'ipVersion 6 drops the IPv4 selector alternative');
+    assert.equal(lines[4], `meta l4proto 1 meta l4proto 1 icmp type 8 ${ALLOW}`);
+  });
+
+  it('an IPv4-only model compiles as before: no IPv6 sets, no ip6 matches, no NDP rule', () => {
+    for (const f of caseFiles(CASES)) {
+      const s = bare(compilePolicy(modelOf(f), local9));
+      assert.doesNotMatch(s, /ip6 |s6-|np6-|ipv6_addr|icmpv6/, f);
+    }
+  });
+});
+
 describe('PolicyCompiler keeps results between compiles (pure)', () => {
   const check = (c: PolicyCompiler, s: Situation, what: string) => {
     const warm = c.compile(s.model, s.local, s.opts);
@@ -144,6 +236,33 @@ describe('PolicyCompiler keeps results between compiles (pure)', () => {
     for (const f of caseFiles(CASES)) check(c, { model: modelOf(f), local: local9, opts: {} }, f);
   });
 
+  it('IPv6: endpoints becoming dual stack one by one, every dual-stack case, network sets, back to IPv4 only', () => {
+    const c = new PolicyCompiler();
+    const s = baseSituation();
+    check(c, s, 'base');
+    const dual = dualStackModel([]);
+    for (let i = 0; i < s.model.endpoints.length; i += 4) {
+      s.model.endpoints[i]!.ips = dual.endpoints[i]!.ips;
+      check(c, s, `endpoint ${i} dual stack`);
+    }
+    for (const dc of DUAL_CASES) {
+      const m = dualStackModel(dc.resources);
+      check(c, { model: m, local: local9, opts: {} }, dc.name);
+      m.endpoints[1]!.ips = [m.endpoints[1]!.ips[0]!];
+      check(c, { model: m, local: local9, opts: {} }, `${dc.name}, x/b IPv4 only`);
+    }
+    for (const f of caseFiles(CASES).slice(0, 8)) check(c, { model: dualStackModel(calicoResources(loadCase(f).policies)), local: local9, opts: {} }, `${f} dual stack`);
+    const only6 = dualStackModel([]);
+    for (const ep of only6.endpoints) ep.ips = [ep.ips[1]!];
+    only6.policies.push(...baseSituation().model.policies);
+    check(c, { model: only6, local: local9, opts: {} }, 'IPv6 only');
+    check(c, baseSituation(), 'back to IPv4 only');
+    const s2 = baseSituation();
+    s2.model.networkSets.push({ apiVersion: 'projectcalico.org/v3', kind: 'GlobalNetworkSet', metadata: { name: 'v6', labels: { role: 'v6' } }, spec: { nets: ['fd00:99::/64'] } } as never);
+    check(c, s2, 'a network set with IPv6 nets makes the model dual stack');
+    check(c, baseSituation(), 'and back');
+  });
+
   it('a model rebuilt from scratch with equal content compiles to the same objects (nothing to diff)', () => {
     const c = new PolicyCompiler();
     const a = c.compile(baseSituation().model, baseSituation().local).table;
@@ -170,6 +289,16 @@ describe('compilePolicy scripts pass `nft -c -f`', { skip: liveSkip }, () => {
       assert.equal(c.status, 0, `${f}: ${c.stderr}`);
     }
     assert.equal(spawnSync(IP, ['netns', 'exec', NS, NFT, 'list', 'ruleset'], { encoding: 'utf8' }).stdout.trim(), '');
+  });
+  it('IPv6: every dual-stack case and every truth-table case on dual-stack pods', () => {
+    const models = [...DUAL_CASES.map((d) => [d.name, dualStackModel(d.resources)] as const), ...caseFiles(CASES).map((f) => [f, dualStackModel(calicoResources(loadCase(f).policies))] as const)];
+    const icmp = dualStackModel([{ apiVersion: 'projectcalico.org/v3', kind: 'GlobalNetworkPolicy', metadata: { name: 'icmp' }, spec: { selector: 'all()', ingress: [{ action: 'Allow', protocol: 'ICMPv6', icmp: { type: 128, code: 0 } }, { action: 'Deny', protocol: 'ICMPv6', notICMP: { type: 129, code: 1 }, source: { notNets: ['fd00::/8', '10.0.0.0/8'], selector: 'all()' } }, { action: 'Allow', ipVersion: 6, source: { notSelector: 'all()', notPorts: ['serve-80-tcp', 90] } }] } } as never]);
+    for (const [name, m] of [...models, ['icmpv6', icmp] as const]) {
+      const r = compilePolicy(m, local9, { endpointToHostAction: 'Drop' });
+      assert.match(r.script, /icmpv6 type \{ 130/, name);
+      const c = spawnSync(IP, ['netns', 'exec', NS, NFT, '-c', '-f', '-'], { input: r.script, encoding: 'utf8' });
+      assert.equal(c.status, 0, `${name}: ${c.stderr}`);
+    }
   });
 });
 

@@ -13,7 +13,8 @@
 //   to workload interfaces ("it's generally very useful to be able to contact any local workload from
 //   the host": kubelet probes work under default deny). Each starts with `ct state
 //   established,related accept` and drops `ct state invalid` on endpoint interfaces; `forward` and
-//   `input` drop packets of `cali*` interfaces that have no local endpoint (fail closed).
+//   `input` drop packets of `cali*` interfaces that have no local endpoint (fail closed). In a dual
+//   stack model `input` accepts a pod's ICMPv6 MLD/NDP before its egress policy (as Felix).
 // * Per endpoint and direction an endpoint chain (`ei-…` ingress, `ee-…` egress) jumps to one tier
 //   chain per tier that has a policy selecting the endpoint (`ti-…`/`te-…`, in tier order), then to
 //   its profiles (`pi-…`/`pe-…`), then drops.
@@ -28,19 +29,30 @@
 // * Names hash identity, never content: an endpoint's chains hash its key (and tier name), a
 //   policy's its kind/namespace/name, a selector set its selector; only `n-…` (a list of nets) is
 //   named by its content, which is its identity. An unrelated change renames nothing.
-// IPv4 only: rules that need an address or set match never match IPv6 packets.
+// * IPv6 (evaluate.ts's semantics for both families): every address match is per family, `ip` for
+//   IPv4 and `ip6` for IPv6, as OR alternatives of one Calico rule; alternatives of different
+//   families are never AND-ed. `nets` → `n-…` (ipv4_addr) and/or `n6-…` (ipv6_addr): a rule whose
+//   nets are all of one family never matches a packet of the other. `notNets` → the address is in
+//   none of the packet family's notNets: a family without notNets passes (evaluate.ts; Felix instead
+//   skips such a rule for that family). Selector sets `s-…`/`s6-…` and named-port sets
+//   `np-…`/`np6-…` (`ipv6_addr . inet_proto . inet_service`) exist per family only when the model is
+//   dual stack (an endpoint or a network set has an IPv6 address; otherwise they would be empty and
+//   the IPv4 table is exactly what an IPv4-only compiler wrote). `icmp`/`notICMP` with protocol
+//   ICMPv6 → `icmpv6 type/code` (evaluate.ts only models ICMP echo: it never matches `icmp` on an
+//   ICMPv6 packet). `ipVersion` → `meta nfproto`. IPv6 elements are written as nft lists them
+//   (canonicalV6Intervals; addresses RFC 5952).
 //
 // PolicyCompiler keeps results between compiles, keyed by content: policy selection per selector,
 // policy chains per policy content, selector-set membership per selector (updated for the endpoints
 // that changed), endpoint chains per (endpoint, policies, profiles). A compile after a small change
 // costs little more than fingerprinting the model. compilePolicy() is a compile with a fresh one.
 import { createHash } from 'node:crypto';
-import { formatCIDR, parseCIDR } from '../../libcalico-go/lib/net/ip.js';
+import { formatCIDR, formatIP, parseCIDR, parseIP } from '../../libcalico-go/lib/net/ip.js';
 import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import { type Endpoint, type Labels, type PolicyModel, NS_LABEL_PREFIX } from '../../libcalico-go/lib/policy/model.js';
 import { policySelects, policyTypes } from '../../libcalico-go/lib/policy/evaluate.js';
 import { type Candidate, cachedSelector, selectorPartMatches } from '../../libcalico-go/lib/policy/selector-scope.js';
-import { type NftSetSpec, type NftTableSpec, canonicalV4Intervals, renderTableScript, ruleCount } from './nft-table-spec.js';
+import { type NftSetSpec, type NftTableSpec, canonicalV4Intervals, canonicalV6Intervals, renderTableScript, ruleCount } from './nft-table-spec.js';
 
 export const FILTER_TABLE_FAMILY = 'inet';
 export const FILTER_TABLE = 'tortie-filter';
@@ -127,6 +139,37 @@ function v4Nets(list: unknown): string[] {
   return [...out].sort();
 }
 
+/** IPv6 CIDRs of a list (bare addresses become /128), host bits cleared, RFC 5952, sorted, deduplicated. */
+function v6Nets(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  const out = new Set<string>();
+  for (const x of list) {
+    const s = String(x);
+    if (isV4(s)) continue;
+    const c = parseCIDR(s.includes('/') ? s : `${s}/128`);
+    if (c && c.version === 6) out.add(formatCIDR(c));
+  }
+  return [...out].sort();
+}
+
+/** An IPv6 address as nft lists it (RFC 5952); null when it is not one. */
+function v6Text(s: string): string | null {
+  const ip = isV4(s) ? null : parseIP(s);
+  return ip && ip.version === 6 ? formatIP(ip) : null;
+}
+
+/**
+ * One OR alternative of a clause: its nft text and the family it needs (0: either). Alternatives of
+ * different families are never AND-ed (such a rule could never match, and nft refuses `ip` with `ip6`).
+ */
+interface Alt {
+  t: string;
+  f: 0 | 4 | 6;
+}
+const both = (t: string): Alt => ({ t, f: 0 });
+const fam4 = (t: string): Alt => ({ t, f: 4 });
+const fam6 = (t: string): Alt => ({ t, f: 6 });
+
 interface TierInfo {
   name: string;
   order?: number;
@@ -168,9 +211,9 @@ const policyId = (p: Resource) => (p.kind === 'NetworkPolicy' ? `${p.metadata.na
 
 /** A named set a policy chain refers to; its elements depend on the model (except `nets`). */
 type SetRequest =
-  | { kind: 'sel'; name: string; e: Obj; namespace: string | undefined; comment: string }
+  | { kind: 'sel'; family: 4 | 6; name: string; e: Obj; namespace: string | undefined; comment: string }
   | { kind: 'nets'; name: string; spec: NftSetSpec }
-  | { kind: 'np'; name: string; port: string };
+  | { kind: 'np'; family: 4 | 6; name: string; port: string };
 
 const epCandidate = (ep: Endpoint): Candidate => ({ labels: ep.labels, namespace: ep.namespace, isEndpoint: true, sa: ep.serviceAccount });
 const netSetCandidate = (ns: Resource): Candidate => ({
@@ -184,6 +227,9 @@ class RuleRenderer {
   readonly sets: SetRequest[] = [];
   private readonly seen = new Set<string>();
 
+  /** `dual`: some endpoint or network set has an IPv6 address (selector and named-port sets per family). */
+  constructor(private readonly dual: boolean) {}
+
   private request(r: SetRequest): string {
     if (!this.seen.has(r.name)) {
       this.seen.add(r.name);
@@ -192,43 +238,66 @@ class RuleRenderer {
     return r.name;
   }
 
-  private selectorSet(e: Obj, namespace: string | undefined): string {
+  private selectorSet(e: Obj, namespace: string | undefined, family: 4 | 6): string {
     const key = { selector: e.selector, notSelector: e.notSelector, namespaceSelector: e.namespaceSelector, serviceAccounts: e.serviceAccounts, namespace };
-    const name = `s-${h('sel', key)}`;
+    const name = `${family === 4 ? 's' : 's6'}-${h('sel', key)}`;
     if (this.seen.has(name)) return name;
     const hasSel = typeof e.selector === 'string';
     const hasNotSel = typeof e.notSelector === 'string';
     const hasNs = typeof e.namespaceSelector === 'string';
     const parts = [hasSel ? `selector ${String(e.selector)}` : '', hasNotSel ? `notSelector ${String(e.notSelector)}` : '', hasNs ? `namespaceSelector ${String(e.namespaceSelector)}` : '', e.serviceAccounts ? 'serviceAccounts' : '', namespace ? `in ${namespace}` : ''];
     const only = { selector: e.selector, notSelector: e.notSelector, namespaceSelector: e.namespaceSelector, serviceAccounts: e.serviceAccounts };
-    return this.request({ kind: 'sel', name, e: only, namespace, comment: parts.filter(Boolean).join(', ') });
+    return this.request({ kind: 'sel', family, name, e: only, namespace, comment: parts.filter(Boolean).join(', ') });
   }
 
-  private netSet(list: unknown): string {
-    const nets = v4Nets(list);
-    const name = `n-${h('nets', nets)}`;
+  /** The set of a list of nets of one family (named by its content: IPv4 `n-…`, IPv6 `n6-…`). */
+  private netSet(nets: string[], family: 4 | 6): string {
+    const name = family === 4 ? `n-${h('nets', nets)}` : `n6-${h('nets6', nets)}`;
     if (this.seen.has(name)) return name;
-    return this.request({ kind: 'nets', name, spec: { type: 'ipv4_addr', flags: ['interval'], elements: canonicalV4Intervals(nets), comment: 'nets' } });
+    const spec: NftSetSpec =
+      family === 4
+        ? { type: 'ipv4_addr', flags: ['interval'], elements: canonicalV4Intervals(nets), comment: 'nets' }
+        : { type: 'ipv6_addr', flags: ['interval'], elements: canonicalV6Intervals(nets), comment: 'nets (IPv6)' };
+    return this.request({ kind: 'nets', name, spec });
   }
 
-  private namedPortSet(portName: string): string {
-    return this.request({ kind: 'np', name: `np-${h('np', portName)}`, port: portName });
+  private namedPortSet(portName: string, family: 4 | 6): string {
+    return this.request({ kind: 'np', family, name: `${family === 4 ? 'np' : 'np6'}-${h('np', portName)}`, port: portName });
   }
 
   /**
    * The match of one entity (source or destination) as clauses; each clause is a list of OR
    * alternatives (an empty list: never matches).
    */
-  private entityClauses(e: Obj | undefined, side: 'saddr' | 'daddr', namespace: string | undefined, hasProto: boolean): string[][] {
+  private entityClauses(e: Obj | undefined, side: 'saddr' | 'daddr', namespace: string | undefined, hasProto: boolean): Alt[][] {
     if (!e) return [];
     const l4 = hasProto ? '' : `meta l4proto ${PORT_PROTOS} `;
     const port = side === 'saddr' ? 'sport' : 'dport';
-    const out: string[][] = [];
-    if (e.nets !== undefined) out.push([`ip ${side} @${this.netSet(e.nets)}`]);
-    if (e.notNets !== undefined) out.push([`meta nfproto != ipv4`, `ip ${side} != @${this.netSet(e.notNets)}`]);
+    const out: Alt[][] = [];
+    // nets: an address of the packet's family in the list (evaluate.ts inNets: a net of the other
+    // family never matches). `nets: []` never matches (an empty IPv4 set).
+    if (e.nets !== undefined) {
+      const n4 = v4Nets(e.nets);
+      const n6 = v6Nets(e.nets);
+      const alts: Alt[] = [];
+      if (n4.length > 0 || n6.length === 0) alts.push(fam4(`ip ${side} @${this.netSet(n4, 4)}`));
+      if (n6.length > 0) alts.push(fam6(`ip6 ${side} @${this.netSet(n6, 6)}`));
+      out.push(alts);
+    }
+    // notNets: the packet's address is in none of them; a family without notNets passes (as the
+    // evaluator, unlike Felix, which skips a rule whose notNets are all of the other family).
+    if (e.notNets !== undefined) {
+      const n4 = v4Nets(e.notNets);
+      const n6 = v6Nets(e.notNets);
+      if (n6.length === 0) out.push([fam6('meta nfproto != ipv4'), fam4(`ip ${side} != @${this.netSet(n4, 4)}`)]);
+      else if (n4.length === 0) out.push([fam4('meta nfproto != ipv6'), fam6(`ip6 ${side} != @${this.netSet(n6, 6)}`)]);
+      else out.push([fam4(`ip ${side} != @${this.netSet(n4, 4)}`), fam6(`ip6 ${side} != @${this.netSet(n6, 6)}`)]);
+    }
     const sa = e.serviceAccounts;
     if (typeof e.selector === 'string' || typeof e.notSelector === 'string' || typeof e.namespaceSelector === 'string' || sa) {
-      out.push([`ip ${side} @${this.selectorSet(e, namespace)}`]);
+      const alts = [fam4(`ip ${side} @${this.selectorSet(e, namespace, 4)}`)];
+      if (this.dual) alts.push(fam6(`ip6 ${side} @${this.selectorSet(e, namespace, 6)}`));
+      out.push(alts);
     }
     const split = (list: unknown[]) => {
       const nums: string[] = [];
@@ -243,35 +312,44 @@ class RuleRenderer {
     };
     if (Array.isArray(e.ports)) {
       const { nums, names } = split(e.ports);
-      const alts: string[] = [];
-      if (nums.length > 0) alts.push(`${l4}th ${port} { ${nums.join(', ')} }`);
-      for (const n of names) alts.push(`ip ${side} . meta l4proto . th ${port} @${this.namedPortSet(n)}`);
+      const alts: Alt[] = [];
+      if (nums.length > 0) alts.push(both(`${l4}th ${port} { ${nums.join(', ')} }`));
+      for (const n of names) {
+        alts.push(fam4(`ip ${side} . meta l4proto . th ${port} @${this.namedPortSet(n, 4)}`));
+        if (this.dual) alts.push(fam6(`ip6 ${side} . meta l4proto . th ${port} @${this.namedPortSet(n, 6)}`));
+      }
       out.push(alts);
     }
     if (Array.isArray(e.notPorts)) {
       const { nums, names } = split(e.notPorts);
-      if (nums.length > 0) out.push([`meta l4proto != ${PORT_PROTOS}`, `th ${port} != { ${nums.join(', ')} }`]);
-      for (const n of names) out.push([`meta l4proto != ${PORT_PROTOS}`, `meta nfproto != ipv4`, `ip ${side} . meta l4proto . th ${port} != @${this.namedPortSet(n)}`]);
+      if (nums.length > 0) out.push([both(`meta l4proto != ${PORT_PROTOS}`), both(`th ${port} != { ${nums.join(', ')} }`)]);
+      for (const n of names) {
+        const v4 = fam4(`ip ${side} . meta l4proto . th ${port} != @${this.namedPortSet(n, 4)}`);
+        if (this.dual) out.push([both(`meta l4proto != ${PORT_PROTOS}`), v4, fam6(`ip6 ${side} . meta l4proto . th ${port} != @${this.namedPortSet(n, 6)}`)]);
+        else out.push([both(`meta l4proto != ${PORT_PROTOS}`), fam6('meta nfproto != ipv4'), v4]);
+      }
     }
     return out;
   }
 
   /** The rule's match as OR alternatives of AND-ed text (one nft rule each); [] never matches. */
   ruleMatches(r: Obj, namespace: string | undefined): string[] {
-    const clauses: string[][] = [];
-    if (r.ipVersion === 4) clauses.push(['meta nfproto ipv4']);
-    else if (r.ipVersion === 6) clauses.push(['meta nfproto ipv6']);
+    const clauses: Alt[][] = [];
+    if (r.ipVersion === 4) clauses.push([fam4('meta nfproto ipv4')]);
+    else if (r.ipVersion === 6) clauses.push([fam6('meta nfproto ipv6')]);
     const proto = protoNumber(r.protocol);
-    if (r.protocol !== undefined) clauses.push(proto === undefined ? [] : [`meta l4proto ${proto}`]);
+    if (r.protocol !== undefined) clauses.push(proto === undefined ? [] : [both(`meta l4proto ${proto}`)]);
     const notProto = protoNumber(r.notProtocol);
-    if (notProto !== undefined) clauses.push([`meta l4proto != ${notProto}`]);
-    const icmp = (o: unknown, negate: boolean): string[] => {
+    if (notProto !== undefined) clauses.push([both(`meta l4proto != ${notProto}`)]);
+    // icmp/notICMP: ICMP type and code, or ICMPv6 ones when the rule's protocol is ICMPv6.
+    const icmp = (o: unknown, negate: boolean): Alt[] => {
       const { type, code } = (o ?? {}) as { type?: number; code?: number };
-      const pos = ['meta l4proto 1', type !== undefined ? `icmp type ${type}` : '', code !== undefined ? `icmp code ${code}` : ''].filter(Boolean);
-      if (!negate) return [pos.join(' ')];
-      const alts = ['meta l4proto != 1'];
-      if (type !== undefined) alts.push(`meta l4proto 1 icmp type != ${type}`);
-      if (code !== undefined) alts.push(`meta l4proto 1 icmp code != ${code}`);
+      const [n, kw, a] = proto === 58 ? ([58, 'icmpv6', fam6] as const) : ([1, 'icmp', both] as const);
+      const pos = [`meta l4proto ${n}`, type !== undefined ? `${kw} type ${type}` : '', code !== undefined ? `${kw} code ${code}` : ''].filter(Boolean);
+      if (!negate) return [a(pos.join(' '))];
+      const alts = [both(`meta l4proto != ${n}`)];
+      if (type !== undefined) alts.push(a(`meta l4proto ${n} ${kw} type != ${type}`));
+      if (code !== undefined) alts.push(a(`meta l4proto ${n} ${kw} code != ${code}`));
       return alts;
     };
     if (r.icmp !== undefined) clauses.push(icmp(r.icmp, false));
@@ -279,13 +357,18 @@ class RuleRenderer {
     const hasProto = proto !== undefined;
     clauses.push(...this.entityClauses(r.source as Obj | undefined, 'saddr', namespace, hasProto));
     clauses.push(...this.entityClauses(r.destination as Obj | undefined, 'daddr', namespace, hasProto));
-    let alts: string[] = [''];
+    let alts: Alt[] = [both('')];
     for (const c of clauses) {
-      const next: string[] = [];
-      for (const a of alts) for (const b of c) next.push(a === '' ? b : `${a} ${b}`);
+      const next: Alt[] = [];
+      for (const a of alts) {
+        for (const b of c) {
+          if (a.f !== 0 && b.f !== 0 && a.f !== b.f) continue;
+          next.push({ t: a.t === '' ? b.t : `${a.t} ${b.t}`, f: a.f || b.f });
+        }
+      }
       alts = next;
     }
-    return alts;
+    return alts.map((a) => a.t);
   }
 
   /** A policy's (or profile's) rules for one direction as chain lines. */
@@ -326,15 +409,22 @@ const BASE: ReadonlyMap<string, string> = new Map([
  * interface": a pod the agent has not programmed yet is closed, never open.
  */
 const baseCache = new Map<string, Array<[string, string[]]>>();
-function baseChains(prefixes: readonly string[], toHost: EndpointToHostAction): Array<[string, string[]]> {
+function baseChains(prefixes: readonly string[], toHost: EndpointToHostAction, dual: boolean): Array<[string, string[]]> {
   // The same arrays for the same options: the writer's diff sees them unchanged at no cost.
-  const key = JSON.stringify([prefixes, toHost]);
+  const key = JSON.stringify([prefixes, toHost, dual]);
   let chains = baseCache.get(key);
-  if (!chains) baseCache.set(key, (chains = buildBaseChains(prefixes, toHost)));
+  if (!chains) baseCache.set(key, (chains = buildBaseChains(prefixes, toHost, dual)));
   return chains;
 }
 
-function buildBaseChains(prefixes: readonly string[], toHost: EndpointToHostAction): Array<[string, string[]]> {
+/**
+ * ICMPv6 a pod sends its host before any policy (Felix's workload-to-host chain for IPv6: MLD,
+ * router solicitation, neighbour solicitation and advertisement; conntrack does not track them):
+ * without them an egress policy would stop the pod resolving its gateway and answering the host.
+ */
+const NDP_TYPES = '{ 130, 131, 132, 133, 135, 136 }';
+
+function buildBaseChains(prefixes: readonly string[], toHost: EndpointToHostAction, dual: boolean): Array<[string, string[]]> {
   const unknown = (dir: 'iifname' | 'oifname') => prefixes.map((p) => `${dir} "${p}*" ${dir} != @${WL_IFACES} drop`);
   const last = {
     Accept: `iifname @${WL_IFACES} accept`,
@@ -343,7 +433,7 @@ function buildBaseChains(prefixes: readonly string[], toHost: EndpointToHostActi
   }[toHost];
   return [
     ['forward', [CT, `iifname @${WL_IFACES} ct state invalid drop`, `oifname @${WL_IFACES} ct state invalid drop`, ...unknown('iifname'), ...unknown('oifname'), `iifname vmap @${WL_EGRESS}`, `oifname vmap @${WL_INGRESS}`]],
-    ['input', [CT, `iifname @${WL_IFACES} ct state invalid drop`, ...unknown('iifname'), `iifname vmap @${WL_EGRESS}`, last]],
+    ['input', [CT, `iifname @${WL_IFACES} ct state invalid drop`, ...unknown('iifname'), ...(dual ? [`iifname @${WL_IFACES} meta l4proto 58 icmpv6 type ${NDP_TYPES} accept`] : []), `iifname vmap @${WL_EGRESS}`, last]],
     ['output', [CT, `oifname @${WL_IFACES} ct state invalid drop`, '# host -> local workload: not policed (as Calico)', `oifname @${WL_IFACES} accept`]],
   ];
 }
@@ -447,6 +537,12 @@ export class PolicyCompiler {
     }
     for (const id of this.epFp.keys()) if (!fps.has(id)) dirty.add(id);
     this.epFp = fps;
+    // Dual stack when an endpoint or a network set has an IPv6 address: selector and named-port
+    // matches then also have IPv6 sets (`s6-…`, `np6-…`); without one, IPv6 packets could match
+    // nothing that those sets would hold, and IPv4-only tables stay as they were.
+    let dual = false;
+    for (const ep of eps.values()) if (ep.ips.some((ip) => !isV4(ip))) dual = true;
+    if (!dual) for (const ns of model.networkSets) if (v6Nets(((ns.spec ?? {}) as Obj).nets).length > 0) dual = true;
 
     // Namespace labels and network sets: a change recomputes what depends on them.
     const nsLabels = namespaceLabelMap(model);
@@ -526,10 +622,18 @@ export class PolicyCompiler {
             for (const np of ep.namedPorts) {
               const proto = protoNumber(np.protocol);
               if (np.name !== r.port || proto === undefined) continue;
-              for (const ip of ep.ips.filter(isV4)) elements.add(`${ip} . ${proto} . ${np.port}`);
+              if (r.family === 4) for (const ip of ep.ips.filter(isV4)) elements.add(`${ip} . ${proto} . ${np.port}`);
+              else for (const ip of ep.ips) {
+                const t = v6Text(ip);
+                if (t !== null) elements.add(`${t} . ${proto} . ${np.port}`);
+              }
             }
           }
-          e = { spec: { type: 'ipv4_addr . inet_proto . inet_service', flags: [], elements: [...elements].sort(), comment: `named port ${r.port}` }, gen };
+          const spec: NftSetSpec =
+            r.family === 4
+              ? { type: 'ipv4_addr . inet_proto . inet_service', flags: [], elements: [...elements].sort(), comment: `named port ${r.port}` }
+              : { type: 'ipv6_addr . inet_proto . inet_service', flags: [], elements: [...elements].sort(), comment: `named port ${r.port} (IPv6)` };
+          e = { spec, gen };
           this.npSets.set(r.name, e);
         }
         e.gen = gen;
@@ -546,14 +650,18 @@ export class PolicyCompiler {
       e.gen = gen;
       if (e.netNets === null) {
         const nets: string[] = [];
-        for (const ns of model.networkSets) if (selectorPartMatches(r.e, r.namespace, netSetCandidate(ns), nsOf)) nets.push(...v4Nets(((ns.spec ?? {}) as Obj).nets));
+        const famNets = r.family === 4 ? v4Nets : v6Nets;
+        for (const ns of model.networkSets) if (selectorPartMatches(r.e, r.namespace, netSetCandidate(ns), nsOf)) nets.push(...famNets(((ns.spec ?? {}) as Obj).nets));
         e.netNets = nets;
         e.spec = null;
       }
       if (e.spec === null) {
         const all: string[] = [...e.netNets];
-        for (const id of e.members) for (const ip of eps.get(id)?.ips ?? []) if (isV4(ip)) all.push(ip);
-        e.spec = { type: 'ipv4_addr', flags: ['interval'], elements: canonicalV4Intervals(all), comment: r.comment };
+        for (const id of e.members) for (const ip of eps.get(id)?.ips ?? []) if (isV4(ip) === (r.family === 4)) all.push(ip);
+        e.spec =
+          r.family === 4
+            ? { type: 'ipv4_addr', flags: ['interval'], elements: canonicalV4Intervals(all), comment: r.comment }
+            : { type: 'ipv6_addr', flags: ['interval'], elements: canonicalV6Intervals(all), comment: `${r.comment} (IPv6)` };
       }
       sets.set(r.name, e.spec);
     };
@@ -561,11 +669,11 @@ export class PolicyCompiler {
     /** The chain of a policy's (profile's) rules for one direction, cached by content; its name. */
     const rulesChain = (p: Resource, dir: Dir, isProfile: boolean): string => {
       const spec = (p.spec ?? {}) as Obj;
-      const key = JSON.stringify([p.kind, p.metadata.namespace ?? '', p.metadata.name, isProfile, dir, spec[dir] ?? []]);
+      const key = JSON.stringify([p.kind, p.metadata.namespace ?? '', p.metadata.name, isProfile, dir, dual, spec[dir] ?? []]);
       let e = this.rulesChains.get(key);
       if (!e) {
         const name = `${isProfile ? 'p' : 'r'}${dir === 'ingress' ? 'i' : 'e'}-${h(p.kind, p.metadata.namespace ?? '', p.metadata.name)}`;
-        const r = new RuleRenderer();
+        const r = new RuleRenderer(dual);
         e = { name, lines: r.rulesLines(p, dir, isProfile), sets: r.sets, gen };
         this.rulesChains.set(key, e);
       }
@@ -658,7 +766,7 @@ export class PolicyCompiler {
     }
 
     // Base chains and the dispatch sets.
-    for (const [name, lines] of baseChains(opts.interfacePrefixes ?? ['cali'], opts.endpointToHostAction ?? 'Accept')) chains.set(name, lines);
+    for (const [name, lines] of baseChains(opts.interfacePrefixes ?? ['cali'], opts.endpointToHostAction ?? 'Accept', dual)) chains.set(name, lines);
     sets.set(WL_IFACES, { type: 'ifname', flags: [], elements: ifaces.sort(), comment: 'local endpoint interfaces' });
     sets.set(WL_EGRESS, { type: 'ifname : verdict', flags: [], elements: egressMap.sort(), comment: 'from a local endpoint: its egress chain' });
     sets.set(WL_INGRESS, { type: 'ifname : verdict', flags: [], elements: ingressMap.sort(), comment: 'to a local endpoint: its ingress chain' });

@@ -20,6 +20,7 @@ import { type PolicyModel, emptyModel } from '../../../libcalico-go/lib/policy/m
 import { type CompileOptions, type LocalEndpoint, compilePolicy } from '../../calc/policy-compiler.js';
 import { verdict } from '../../../libcalico-go/lib/policy/evaluate.js';
 import { CHANGES, MORE_CHANGES, type Situation, baseSituation, cloneSituation } from '../../calc/testdata/policy-changes.js';
+import { DUAL_CASES, dualAddresses, dualStackModel } from '../../calc/testdata/dual-stack.js';
 
 const IP = '/usr/sbin/ip';
 const NFT = '/usr/sbin/nft';
@@ -464,6 +465,202 @@ describe('incremental updates equal a full rewrite (real kernel)', { skip: !isRo
   });
 
   it('touches nothing outside its namespace\'s table', () => {
+    assert.equal(rootRuleset(), rootBefore);
+  });
+});
+
+// Dual stack with real packets: the same four pods in namespaces of their own (`tortie-t<hex>-6*`),
+// each with an IPv4 /32 and an IPv6 /128 (wirePod: host routes `<ip>/128 dev cali…`, the pod's
+// IPv6 default route via fe80::ecee:eeff:feee:eeee), serving TCP 80/81 on `::` (both families).
+// For each dual-stack case the table is written incrementally, verified against the kernel (IPv6
+// set elements as nft lists them) and every ordered pair probed over IPv4 and IPv6: the result must
+// equal the evaluator's verdicts for the same addresses. ICMPv6 (ping -6) is checked by hand:
+// evaluate.ts does not model ICMPv6.
+const PING = '/usr/bin/ping';
+const NODE6_NS = `tortie-t${R}-6node`;
+const DA = dualAddresses();
+const PODS6 = PODS.map((p) => ({ key: p.key, ns: `tortie-t${R}-6${p.key.replace('/', '')}`, host: `cali6${R}${p.key.replace('/', '')}`, v4: DA[p.key]!.v4, v6: DA[p.key]!.v6 }));
+const ALL6_NS = [NODE6_NS, ...PODS6.map((p) => p.ns)];
+const local6 = PODS6.map((p) => ({ key: p.key, interfaceName: p.host }));
+const SERVER6 = SERVER.replace("'0.0.0.0'", "'::'");
+
+/** Reachability between the pods on a TCP port over one family, as measured. */
+function probeMatrix6(port: number, family: 'v4' | 'v6'): Record<string, Record<string, boolean>> {
+  const m: Record<string, Record<string, boolean>> = {};
+  for (const src of PODS6) {
+    const dsts = PODS6.filter((d) => d !== src);
+    const r = run([IP, 'netns', 'exec', src.ns, NODE, '-e', CLIENT, String(port), ...dsts.map((d) => d[family])], undefined, 10_000);
+    assert.equal(r.status, 0, r.stderr);
+    const got = JSON.parse(r.stdout) as Record<string, boolean>;
+    m[src.key] = {};
+    for (const d of dsts) m[src.key]![d.key] = got[d[family]] === true;
+  }
+  return m;
+}
+/** The evaluator's verdicts for the same probes (the packets' addresses as peers). */
+function evaluate6(model: PolicyModel, port: number, family: 'v4' | 'v6'): Record<string, Record<string, boolean>> {
+  const m: Record<string, Record<string, boolean>> = {};
+  for (const src of PODS6) {
+    m[src.key] = {};
+    for (const d of PODS6) if (d !== src) m[src.key]![d.key] = verdict(model, { src: { ip: src[family] }, dst: { ip: d[family] }, protocol: 'TCP', port }).allowed;
+  }
+  return m;
+}
+const ping6 = (from: string, to: string, v6: boolean) => run([IP, 'netns', 'exec', from, PING, ...(v6 ? ['-6'] : ['-4']), '-c', '1', '-W', '1', to], undefined, 10_000).status === 0;
+
+describe('Calico policy with real packets, dual stack (IPv6)', { skip: liveSkip }, () => {
+  const children: ChildProcess[] = [];
+  let rootBefore = '';
+  const driver6 = (ops: object[]): Answer[] => {
+    const r = run([IP, 'netns', 'exec', NODE6_NS, NODE, DRIVER], JSON.stringify(ops));
+    assert.equal(r.status, 0, `driver failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Answer[];
+  };
+
+  before(async () => {
+    rootBefore = rootRuleset();
+    for (const n of ALL6_NS) must([IP, 'netns', 'add', n]);
+    must([IP, '-n', NODE6_NS, '-batch', '-'], `link set lo up\nlink add uplink0 type veth peer name uplink1\nlink set uplink1 up\nlink set uplink0 up\naddr add ${HOST_IP}/24 dev uplink0\nroute add default dev uplink0\n`);
+    must([IP, 'netns', 'exec', NODE6_NS, '/usr/sbin/sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+    for (const p of PODS6) must([IP, '-n', p.ns, 'link', 'set', 'lo', 'up']);
+    const w = driver6(PODS6.map((p) => ({ op: 'wire', spec: { netns: `/run/netns/${p.ns}`, ifname: 'eth0', hostIfName: p.host, addresses: [`${p.v4}/32`, `${p.v6}/128`] } })));
+    w.forEach((a) => ok(a));
+    for (const p of PODS6) {
+      const srv = spawn(IP, ['netns', 'exec', p.ns, NODE, '-e', SERVER6], { stdio: ['ignore', 'pipe', 'pipe'], env: { LC_ALL: 'C' } });
+      children.push(srv);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('server did not start')), 10_000);
+        srv.stdout!.on('data', (d: Buffer) => {
+          if (d.toString().includes('ready')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        srv.on('exit', (c) => reject(new Error(`server exited ${c}`)));
+      });
+    }
+  });
+
+  after(() => {
+    for (const c of children) if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) process.kill(c.pid, 'SIGKILL');
+    for (const n of ALL6_NS) run([IP, 'netns', 'del', n]);
+  });
+
+  it('without a table every pair connects over IPv4 and IPv6 (TCP and ping)', () => {
+    for (const fam of ['v4', 'v6'] as const) {
+      const m = probeMatrix6(80, fam);
+      for (const s of PODS6) for (const d of PODS6) if (s !== d) assert.equal(m[s.key]![d.key], true, `${fam} ${s.key} → ${d.key}`);
+    }
+    assert.equal(ping6(PODS6[1]!.ns, PODS6[0]!.v6, true), true, 'ping -6 x/b → x/a');
+  });
+
+  let previous = dualStackModel([]);
+  for (const dc of DUAL_CASES) {
+    it(`dual stack: ${dc.name}: written incrementally, verified, IPv4 and IPv6 reachability equal the evaluator's`, () => {
+      const model = dualStackModel(dc.resources);
+      const a = driver6([
+        { op: 'apply', model: previous, local: local6 },
+        { op: 'apply', model, local: local6 },
+        { op: 'verify' },
+        { op: 'nft', args: ['list', 'table', 'inet', 'tortie-filter'] },
+      ]);
+      previous = model;
+      const res = ok<PolicyApplyResult>(a[1]);
+      assert.ok(res.incremental || !res.changed, `${res.reason} ${res.error ?? ''}`);
+      const v = ok<PolicyApplyResult>(a[2]);
+      assert.equal(v.reason, 'unchanged', `the kernel lists what was written: ${JSON.stringify(v.drift)}`);
+      const listing = ok<string>(a[3]);
+      assert.match(listing, /nd-neighbor-solicit/, 'dual stack: NDP accepted on input');
+      for (const port of dc.ports) {
+        for (const fam of ['v4', 'v6'] as const) {
+          const want = evaluate6(model, port, fam);
+          const got = probeMatrix6(port, fam);
+          assert.deepEqual(got, want, `${fam} TCP ${port}: measured ${JSON.stringify(got)} vs evaluator ${JSON.stringify(want)}`);
+        }
+      }
+      const full = driver6([{ op: 'apply', model, local: local6 }, { op: 'nft', args: ['list', 'table', 'inet', 'tortie-filter'] }]);
+      assert.equal(ok<PolicyApplyResult>(full[0]).reason, 'first write');
+      assert.equal(normalizeListing(listing), normalizeListing(ok<string>(full[1])), 'incremental and full listings differ');
+    });
+  }
+
+  it('an IPv4-only rule neither allows nor denies IPv6 beyond what the evaluator says (notNets, nets, ipVersion 4)', () => {
+    // x/a ingress: deny from every IPv4 address but x/b's (notNets), then allow TCP from IPv4 nets
+    // of y/b; nothing else. IPv6: the evaluator lets notNets match every IPv6 packet (deny).
+    const gnp = { apiVersion: 'projectcalico.org/v3', kind: 'GlobalNetworkPolicy', metadata: { name: 'v4only' } } as const;
+    const model = dualStackModel([
+      {
+        ...gnp,
+        spec: {
+          selector: "pod == 'a' && projectcalico.org/namespace == 'x'",
+          ingress: [
+            { action: 'Allow', ipVersion: 4, protocol: 'TCP', source: { nets: [`${DA['x/b']!.v4}/32`] } },
+            { action: 'Deny', source: { notNets: [`${DA['y/b']!.v4}/32`] } },
+            { action: 'Allow', protocol: 'TCP' },
+          ],
+        },
+      } as Resource,
+    ]);
+    ok(driver6([{ op: 'apply', model, local: local6 }])[0]);
+    const want = { v4: { 'x/b': true, 'y/b': true, 'z/c': false }, v6: { 'x/b': false, 'y/b': false, 'z/c': false } };
+    for (const fam of ['v4', 'v6'] as const) {
+      const ev = evaluate6(model, 80, fam);
+      const got = probeMatrix6(80, fam);
+      for (const k of ['x/b', 'y/b', 'z/c']) {
+        assert.equal(ev[k]!['x/a'], want[fam][k as 'x/b'], `evaluator ${fam} ${k} → x/a`);
+        assert.equal(got[k]!['x/a'], want[fam][k as 'x/b'], `measured ${fam} ${k} → x/a`);
+      }
+    }
+  });
+
+  it('ICMPv6: icmp/notICMP with protocol ICMPv6 match ICMPv6 type and code (ping -6); IPv4 ping as the evaluator says', () => {
+    const pol = (...ingress: object[]) =>
+      dualStackModel([{ apiVersion: 'projectcalico.org/v3', kind: 'GlobalNetworkPolicy', metadata: { name: 'icmp6' }, spec: { selector: "pod == 'a' && projectcalico.org/namespace == 'x'", ingress } } as Resource]);
+    const [xa, xb] = [PODS6[0]!, PODS6[1]!];
+    const tcp6 = () => probeMatrix6(80, 'v6')['x/b']!['x/a'];
+    // allow echo requests only
+    let m = pol({ action: 'Allow', protocol: 'ICMPv6', icmp: { type: 128, code: 0 } });
+    ok(driver6([{ op: 'apply', model: m, local: local6 }])[0]);
+    assert.deepEqual([ping6(xb.ns, xa.v6, true), ping6(xb.ns, xa.v4, false), tcp6()], [true, false, false], 'echo request allowed, IPv4 ping and TCP not');
+    assert.equal(verdict(m, { src: { ip: xb.v4 }, dst: { ip: xa.v4 }, protocol: 'ICMP' }).allowed, false);
+    // another type or code: no
+    m = pol({ action: 'Allow', protocol: 'ICMPv6', icmp: { type: 128, code: 1 } });
+    ok(driver6([{ op: 'apply', model: m, local: local6 }])[0]);
+    assert.equal(ping6(xb.ns, xa.v6, true), false, 'code 1 is not an echo request');
+    // deny echo requests, allow the rest
+    m = pol({ action: 'Deny', protocol: 'ICMPv6', icmp: { type: 128 } }, { action: 'Allow' });
+    ok(driver6([{ op: 'apply', model: m, local: local6 }])[0]);
+    assert.deepEqual([ping6(xb.ns, xa.v6, true), ping6(xb.ns, xa.v4, false), tcp6()], [false, true, true]);
+    assert.equal(verdict(m, { src: { ip: xb.v4 }, dst: { ip: xa.v4 }, protocol: 'ICMP' }).allowed, true);
+    // notICMP: deny ICMPv6 that is not an echo request: ping still works
+    m = pol({ action: 'Deny', protocol: 'ICMPv6', notICMP: { type: 128 } }, { action: 'Allow' });
+    ok(driver6([{ op: 'apply', model: m, local: local6 }])[0]);
+    assert.deepEqual([ping6(xb.ns, xa.v6, true), tcp6()], [true, true]);
+    m = pol({ action: 'Deny', protocol: 'ICMPv6', notICMP: { type: 129 } }, { action: 'Allow' });
+    ok(driver6([{ op: 'apply', model: m, local: local6 }])[0]);
+    assert.equal(ping6(xb.ns, xa.v6, true), false, 'an echo request is not type 129: denied');
+  });
+
+  it('egress default deny on x/b: its NDP still reaches the host (IPv6 to allowed peers works), nothing else leaves', () => {
+    const m = dualStackModel([
+      { apiVersion: 'projectcalico.org/v3', kind: 'GlobalNetworkPolicy', metadata: { name: 'eg' }, spec: { selector: "pod == 'b' && projectcalico.org/namespace == 'x'", types: ['Egress'], egress: [{ action: 'Allow', protocol: 'TCP', destination: { selector: "pod == 'a'" } }] } } as Resource,
+    ]);
+    const [xa, xb] = [PODS6[0]!, PODS6[1]!];
+    // a fresh neighbour cache in x/b: the gateway must be resolved under the policy
+    ok(driver6([{ op: 'apply', model: m, local: local6 }])[0]);
+    must([IP, '-n', xb.ns, '-6', 'neigh', 'flush', 'dev', 'eth0']);
+    const got = probeMatrix6(80, 'v6')['x/b']!;
+    assert.deepEqual(got, evaluate6(m, 80, 'v6')['x/b']);
+    assert.equal(got['x/a'], true);
+    assert.equal(ping6(xb.ns, xa.v6, true), false, 'ICMPv6 echo is not allowed by the egress policy');
+  });
+
+  it('remove: every pair connects again over both families; root ruleset untouched', () => {
+    assert.equal(ok<boolean>(driver6([{ op: 'remove' }])[0]), true);
+    for (const fam of ['v4', 'v6'] as const) {
+      const m = probeMatrix6(80, fam);
+      for (const s of PODS6) for (const d of PODS6) if (s !== d) assert.equal(m[s.key]![d.key], true, `${fam} ${s.key} → ${d.key}`);
+    }
     assert.equal(rootRuleset(), rootBefore);
   });
 });
