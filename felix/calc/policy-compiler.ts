@@ -32,9 +32,9 @@
 // * IPv6 (evaluate.ts's semantics for both families): every address match is per family, `ip` for
 //   IPv4 and `ip6` for IPv6, as OR alternatives of one Calico rule; alternatives of different
 //   families are never AND-ed. `nets` → `n-…` (ipv4_addr) and/or `n6-…` (ipv6_addr): a rule whose
-//   nets are all of one family never matches a packet of the other. `notNets` → the address is in
-//   none of the packet family's notNets: a family without notNets passes (evaluate.ts; Felix instead
-//   skips such a rule for that family). Selector sets `s-…`/`s6-…` and named-port sets
+//   nets are all of one family never matches a packet of the other; likewise `notNets` → the address
+//   is in none of the packet family's notNets, and a rule whose notNets have no entry of a family
+//   never matches that family's packets (Felix's FilterRuleToIPVersion; evaluate.ts agrees). Selector sets `s-…`/`s6-…` and named-port sets
 //   `np-…`/`np6-…` (`ipv6_addr . inet_proto . inet_service`) exist per family only when the model is
 //   dual stack (an endpoint or a network set has an IPv6 address; otherwise they would be empty and
 //   the IPv4 table is exactly what an IPv4-only compiler wrote). `icmp`/`notICMP` with protocol
@@ -121,6 +121,9 @@ function h(...parts: unknown[]): string {
   }
   return v;
 }
+
+/** A list that constrains: Calico treats an empty `nets`/`ports` list like an absent one. */
+const nonEmpty = (l: unknown): l is unknown[] => Array.isArray(l) && l.length > 0;
 
 function isV4(s: string): boolean {
   return !s.includes(':');
@@ -274,24 +277,24 @@ class RuleRenderer {
     const l4 = hasProto ? '' : `meta l4proto ${PORT_PROTOS} `;
     const port = side === 'saddr' ? 'sport' : 'dport';
     const out: Alt[][] = [];
-    // nets: an address of the packet's family in the list (evaluate.ts inNets: a net of the other
-    // family never matches). `nets: []` never matches (an empty IPv4 set).
-    if (e.nets !== undefined) {
+    // nets / notNets (non-empty; Calico treats an empty list as absent): per family. As Felix, a
+    // rule applies to a family only if each such list has an entry of that family (a family
+    // without one gets no alternative: the rule never matches its packets).
+    if (nonEmpty(e.nets)) {
       const n4 = v4Nets(e.nets);
       const n6 = v6Nets(e.nets);
       const alts: Alt[] = [];
-      if (n4.length > 0 || n6.length === 0) alts.push(fam4(`ip ${side} @${this.netSet(n4, 4)}`));
+      if (n4.length > 0) alts.push(fam4(`ip ${side} @${this.netSet(n4, 4)}`));
       if (n6.length > 0) alts.push(fam6(`ip6 ${side} @${this.netSet(n6, 6)}`));
       out.push(alts);
     }
-    // notNets: the packet's address is in none of them; a family without notNets passes (as the
-    // evaluator, unlike Felix, which skips a rule whose notNets are all of the other family).
-    if (e.notNets !== undefined) {
+    if (nonEmpty(e.notNets)) {
       const n4 = v4Nets(e.notNets);
       const n6 = v6Nets(e.notNets);
-      if (n6.length === 0) out.push([fam6('meta nfproto != ipv4'), fam4(`ip ${side} != @${this.netSet(n4, 4)}`)]);
-      else if (n4.length === 0) out.push([fam4('meta nfproto != ipv6'), fam6(`ip6 ${side} != @${this.netSet(n6, 6)}`)]);
-      else out.push([fam4(`ip ${side} != @${this.netSet(n4, 4)}`), fam6(`ip6 ${side} != @${this.netSet(n6, 6)}`)]);
+      const alts: Alt[] = [];
+      if (n4.length > 0) alts.push(fam4(`ip ${side} != @${this.netSet(n4, 4)}`));
+      if (n6.length > 0) alts.push(fam6(`ip6 ${side} != @${this.netSet(n6, 6)}`));
+      out.push(alts);
     }
     const sa = e.serviceAccounts;
     if (typeof e.selector === 'string' || typeof e.notSelector === 'string' || typeof e.namespaceSelector === 'string' || sa) {
@@ -310,7 +313,7 @@ class RuleRenderer {
       }
       return { nums, names };
     };
-    if (Array.isArray(e.ports)) {
+    if (nonEmpty(e.ports)) {
       const { nums, names } = split(e.ports);
       const alts: Alt[] = [];
       if (nums.length > 0) alts.push(both(`${l4}th ${port} { ${nums.join(', ')} }`));
@@ -320,7 +323,7 @@ class RuleRenderer {
       }
       out.push(alts);
     }
-    if (Array.isArray(e.notPorts)) {
+    if (nonEmpty(e.notPorts)) {
       const { nums, names } = split(e.notPorts);
       if (nums.length > 0) out.push([both(`meta l4proto != ${PORT_PROTOS}`), both(`th ${port} != { ${nums.join(', ')} }`)]);
       for (const n of names) {
@@ -696,12 +699,12 @@ export class PolicyCompiler {
       pols.sort(comparePolicies);
       for (const p of pols) {
         const spec = (p.spec ?? {}) as Obj;
-        const nonEmpty = (v: unknown) => typeof v === 'string' && v.trim() !== '';
+        const hasText = (v: unknown) => typeof v === 'string' && v.trim() !== '';
         const selKey = JSON.stringify([
           p.kind === 'NetworkPolicy' ? (p.metadata.namespace ?? 'default') : null,
-          p.kind !== 'NetworkPolicy' && nonEmpty(spec.namespaceSelector) ? spec.namespaceSelector : null,
+          p.kind !== 'NetworkPolicy' && hasText(spec.namespaceSelector) ? spec.namespaceSelector : null,
           spec.selector ?? null,
-          nonEmpty(spec.serviceAccountSelector),
+          hasText(spec.serviceAccountSelector),
         ]);
         let s = this.selection.get(selKey);
         if (!s) {

@@ -116,4 +116,25 @@ describe('policy verdict', () => {
     assert.equal(v.allowed, false);
     assert.equal(v.ingress.text, 'profile kns.db, ingress rule 0: Deny');
   });
+
+  it('an empty nets or ports list constrains nothing, as in Calico', () => {
+    const deny = (rule: Record<string, unknown>) =>
+      verdict(model([gnp('d', { selector: "app == 'pg'", types: ['Ingress'], ingress: [{ action: 'Deny', ...rule }, { action: 'Allow' }] })]), { src: 'web/front', dst: 'db/pg', protocol: 'TCP', port: 5432 }).allowed;
+    assert.equal(deny({ source: { nets: [] } }), false, 'nets: [] matches every source');
+    assert.equal(deny({ protocol: 'TCP', destination: { ports: [] } }), false, 'ports: [] matches every port');
+    assert.equal(deny({ source: { nets: ['192.168.0.0/16'] } }), true, 'a non-empty list does constrain');
+  });
+
+  it('a rule whose nets or notNets have no entry of the packet family does not apply to it (Felix per-family rules)', () => {
+    const m = emptyModel();
+    m.endpoints.push(
+      makeEndpoint({ namespace: 'a', name: 'c', ips: ['10.0.0.1', 'fd00::1'] }),
+      makeEndpoint({ namespace: 'a', name: 's', labels: { app: 's' }, ips: ['10.0.0.2', 'fd00::2'] }),
+    );
+    m.policies.push(gnp('v4-only', { selector: "app == 's'", types: ['Ingress'], ingress: [{ action: 'Deny', source: { notNets: ['192.168.0.0/16'] } }, { action: 'Allow' }] }));
+    const v4 = verdict(m, { src: { ip: '10.0.0.1' }, dst: { ip: '10.0.0.2' }, protocol: 'TCP', port: 80 });
+    const v6 = verdict(m, { src: { ip: 'fd00::1' }, dst: { ip: 'fd00::2' }, protocol: 'TCP', port: 80 });
+    assert.equal(v4.allowed, false, 'IPv4 outside 192.168/16: denied');
+    assert.equal(v6.allowed, true, 'IPv6: the IPv4-only notNets rule is skipped, the next allows');
+  });
 });

@@ -136,13 +136,31 @@ function portMatches(spec: unknown, port: number | undefined, proto: number, ep:
   return !!ep?.namedPorts.some((np) => np.name === s && np.port === port && protoNumber(np.protocol) === proto);
 }
 
+/** A list that constrains: Calico treats an empty `nets`/`ports` list like an absent one. */
+const nonEmpty = (l: unknown): l is unknown[] => Array.isArray(l) && l.length > 0;
+
 function entityMatches(model: PolicyModel, e: Obj | undefined, party: Party, port: number | undefined, proto: number, ctx: PolicyCtx): boolean {
   if (!e) return true;
-  if (e.nets !== undefined && !inNets(party.ip, e.nets)) return false;
-  if (e.notNets !== undefined && inNets(party.ip, e.notNets)) return false;
+  if (nonEmpty(e.nets) && !inNets(party.ip, e.nets)) return false;
+  if (nonEmpty(e.notNets) && inNets(party.ip, e.notNets)) return false;
   if (!selectorMatches(model, e, party, ctx)) return false;
-  if (Array.isArray(e.ports) && !e.ports.some((p) => portMatches(p, port, proto, party.ep))) return false;
-  if (Array.isArray(e.notPorts) && e.notPorts.some((p) => portMatches(p, port, proto, party.ep))) return false;
+  if (nonEmpty(e.ports) && !e.ports.some((p) => portMatches(p, port, proto, party.ep))) return false;
+  if (nonEmpty(e.notPorts) && e.notPorts.some((p) => portMatches(p, port, proto, party.ep))) return false;
+  return true;
+}
+
+/**
+ * Felix renders each rule once per IP version and drops it for a version that none of a non-empty
+ * `nets` or `notNets` list (source or destination) belongs to: `notNets: [10.0.0.0/8]` says
+ * nothing about IPv6 packets, it does not match them.
+ */
+function ruleAppliesToVersion(rule: Obj, version: number | undefined): boolean {
+  if (version === undefined) return true;
+  for (const e of [rule.source, rule.destination] as Array<Obj | undefined>) {
+    for (const list of [e?.nets, e?.notNets]) {
+      if (nonEmpty(list) && !cidrs(list).some((c) => c.version === version)) return false;
+    }
+  }
   return true;
 }
 
@@ -156,7 +174,9 @@ function icmpMatches(icmp: unknown, proto: number): boolean {
 /** True when the rule matches the packet; `src`/`dst` are the packet's parties. */
 export function ruleMatches(model: PolicyModel, rule: Obj, src: Party, dst: Party, flow: Flow, ctx: PolicyCtx): boolean {
   const proto = protoNumber(flow.protocol)!;
-  if (rule.ipVersion !== undefined && (src.ip?.version ?? dst.ip?.version) !== rule.ipVersion) return false;
+  const version = src.ip?.version ?? dst.ip?.version;
+  if (rule.ipVersion !== undefined && version !== rule.ipVersion) return false;
+  if (!ruleAppliesToVersion(rule, version)) return false;
   if (rule.protocol !== undefined && protoNumber(rule.protocol) !== proto) return false;
   if (rule.notProtocol !== undefined && protoNumber(rule.notProtocol) === proto) return false;
   if (rule.icmp !== undefined && !icmpMatches(rule.icmp, proto)) return false;
