@@ -137,4 +137,16 @@ describe('policy verdict', () => {
     assert.equal(v4.allowed, false, 'IPv4 outside 192.168/16: denied');
     assert.equal(v6.allowed, true, 'IPv6: the IPv4-only notNets rule is skipped, the next allows');
   });
+
+  it('ICMPv6 echo requests meet icmp/notICMP rules with protocol ICMPv6', () => {
+    const m = emptyModel();
+    m.endpoints.push(makeEndpoint({ namespace: 'a', name: 'c', ips: ['fd00::1'] }), makeEndpoint({ namespace: 'a', name: 's', labels: { app: 's' }, ips: ['fd00::2'] }));
+    const ping = (rule: Record<string, unknown>) => {
+      const mm = { ...m, policies: [gnp('p', { selector: "app == 's'", types: ['Ingress'], ingress: [{ action: 'Allow', protocol: 'ICMPv6', ...rule }] })] };
+      return verdict(mm, { src: { ip: 'fd00::1' }, dst: { ip: 'fd00::2' }, protocol: 'ICMPv6' }).allowed;
+    };
+    assert.equal(ping({ icmp: { type: 128, code: 0 } }), true, 'echo request');
+    assert.equal(ping({ icmp: { type: 129 } }), false, 'echo reply only');
+    assert.equal(ping({ notICMP: { type: 128 } }), false, 'all but echo request');
+  });
 });

@@ -12,7 +12,7 @@ import type { Resource } from '../apis/v3/resource.js';
 import { type Endpoint, type Labels, type PolicyModel, namespaceLabels } from './model.js';
 import { type Candidate, cachedSelector, selectorPartMatches } from './selector-scope.js';
 
-export type Protocol = 'TCP' | 'UDP' | 'ICMP' | 'SCTP';
+export type Protocol = 'TCP' | 'UDP' | 'ICMP' | 'ICMPv6' | 'SCTP';
 export type Peer = string | { ip: string };
 
 export interface Flow {
@@ -165,10 +165,11 @@ function ruleAppliesToVersion(rule: Obj, version: number | undefined): boolean {
 }
 
 function icmpMatches(icmp: unknown, proto: number): boolean {
-  // Probes are echo requests: type 8, code 0.
-  if (proto !== 1) return false;
+  // Probes are echo requests, code 0: type 8 (ICMP), type 128 (ICMPv6).
+  const echo = proto === 1 ? 8 : proto === 58 ? 128 : undefined;
+  if (echo === undefined) return false;
   const o = icmp as { type?: number; code?: number };
-  return (o.type === undefined || o.type === 8) && (o.code === undefined || o.code === 0);
+  return (o.type === undefined || o.type === echo) && (o.code === undefined || o.code === 0);
 }
 
 /** True when the rule matches the packet; `src`/`dst` are the packet's parties. */
