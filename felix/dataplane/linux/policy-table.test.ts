@@ -62,6 +62,26 @@ function fakeNft(desired: () => { model: PolicyModel; local: LocalEndpoint[]; op
   };
 }
 
+
+/** Runs a server script in a namespace and waits for its "ready" line. */
+async function startServer(ns: string, script: string): Promise<ChildProcess> {
+  const srv = spawn(IP, ['netns', 'exec', ns, NODE, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { LC_ALL: 'C' } });
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      srv.kill('SIGKILL');
+      reject(new Error(`server in ${ns} did not start`));
+    }, 10_000);
+    srv.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    srv.on('exit', (c) => reject(new Error(`server in ${ns} exited ${c}`)));
+  });
+  return srv;
+}
+
 describe('PolicyTable change detection (fake nft)', () => {
   const ep = (name: string, ip: string) => ({ key: `x/${name}`, namespace: 'x', labels: { app: name }, ips: [ip], namedPorts: [], profiles: [] });
   const policy = (port: number): Resource =>
@@ -238,20 +258,7 @@ describe('Calico policy with real packets', { skip: liveSkip }, () => {
     for (const p of PODS) must([IP, '-n', p.ns, 'link', 'set', 'lo', 'up']);
     const w = driver(PODS.map((p) => ({ op: 'wire', spec: { netns: `/run/netns/${p.ns}`, ifname: 'eth0', hostIfName: p.host, addresses: [`${p.ip}/32`] } })));
     w.forEach((a) => ok(a));
-    for (const p of [...PODS, { ns: NODE_NS }]) {
-      const srv = spawn(IP, ['netns', 'exec', p.ns, NODE, '-e', SERVER], { stdio: ['ignore', 'pipe', 'pipe'], env: { LC_ALL: 'C' } });
-      children.push(srv);
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('server did not start')), 10_000);
-        srv.stdout!.on('data', (d: Buffer) => {
-          if (d.toString().includes('ready')) {
-            clearTimeout(t);
-            resolve();
-          }
-        });
-        srv.on('exit', (c) => reject(new Error(`server exited ${c}`)));
-      });
-    }
+    for (const p of [...PODS, { ns: NODE_NS }]) children.push(await startServer(p.ns, SERVER));
   });
 
   after(() => {
@@ -525,20 +532,7 @@ describe('Calico policy with real packets, dual stack (IPv6)', { skip: liveSkip 
     for (const p of PODS6) must([IP, '-n', p.ns, 'link', 'set', 'lo', 'up']);
     const w = driver6(PODS6.map((p) => ({ op: 'wire', spec: { netns: `/run/netns/${p.ns}`, ifname: 'eth0', hostIfName: p.host, addresses: [`${p.v4}/32`, `${p.v6}/128`] } })));
     w.forEach((a) => ok(a));
-    for (const p of PODS6) {
-      const srv = spawn(IP, ['netns', 'exec', p.ns, NODE, '-e', SERVER6], { stdio: ['ignore', 'pipe', 'pipe'], env: { LC_ALL: 'C' } });
-      children.push(srv);
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('server did not start')), 10_000);
-        srv.stdout!.on('data', (d: Buffer) => {
-          if (d.toString().includes('ready')) {
-            clearTimeout(t);
-            resolve();
-          }
-        });
-        srv.on('exit', (c) => reject(new Error(`server exited ${c}`)));
-      });
-    }
+    for (const p of PODS6) children.push(await startServer(p.ns, SERVER6));
   });
 
   after(() => {
