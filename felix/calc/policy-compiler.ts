@@ -52,6 +52,7 @@ import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import { type Endpoint, type Labels, type PolicyModel, NS_LABEL_PREFIX } from '../../libcalico-go/lib/policy/model.js';
 import { policySelects, policyTypes } from '../../libcalico-go/lib/policy/evaluate.js';
 import { type Candidate, cachedSelector, selectorPartMatches } from '../../libcalico-go/lib/policy/selector-scope.js';
+import { comparePolicies, nonEmpty, policyId, protoNumber, tierName, tiersOf } from '../../libcalico-go/lib/policy/order.js';
 import { type NftSetSpec, type NftTableSpec, canonicalV4Intervals, canonicalV6Intervals, renderTableScript, ruleCount } from './nft-table-spec.js';
 
 export const FILTER_TABLE_FAMILY = 'inet';
@@ -100,15 +101,8 @@ export interface CompiledPolicy {
 type Obj = Record<string, unknown>;
 type Dir = 'ingress' | 'egress';
 
-const PROTO_NUM: Record<string, number> = { TCP: 6, UDP: 17, ICMP: 1, SCTP: 132, ICMPV6: 58, UDPLITE: 136 };
 const PORT_PROTOS = '{ 6, 17, 132, 136 }';
-const DEFAULT_TIER_ORDER = 1000000;
 
-function protoNumber(p: unknown): number | undefined {
-  if (typeof p === 'number') return p;
-  if (typeof p === 'string') return /^\d+$/.test(p) ? Number(p) : PROTO_NUM[p.toUpperCase()];
-  return undefined;
-}
 
 const hashMemo = new Map<string, string>();
 function h(...parts: unknown[]): string {
@@ -121,9 +115,6 @@ function h(...parts: unknown[]): string {
   }
   return v;
 }
-
-/** A list that constrains: Calico treats an empty `nets`/`ports` list like an absent one. */
-const nonEmpty = (l: unknown): l is unknown[] => Array.isArray(l) && l.length > 0;
 
 function isV4(s: string): boolean {
   return !s.includes(':');
@@ -173,44 +164,10 @@ const both = (t: string): Alt => ({ t, f: 0 });
 const fam4 = (t: string): Alt => ({ t, f: 4 });
 const fam6 = (t: string): Alt => ({ t, f: 6 });
 
-interface TierInfo {
-  name: string;
-  order?: number;
-  defaultAction: 'Deny' | 'Pass';
-}
 
-function tierName(p: Resource): string {
-  const t = (p.spec as Obj | undefined)?.tier;
-  return typeof t === 'string' && t !== '' ? t : 'default';
-}
 
-function tiersOf(model: PolicyModel): TierInfo[] {
-  const out = new Map<string, TierInfo>();
-  for (const t of model.tiers) {
-    const spec = (t.spec ?? {}) as Obj;
-    out.set(t.metadata.name, {
-      name: t.metadata.name,
-      order: typeof spec.order === 'number' ? spec.order : t.metadata.name === 'default' ? DEFAULT_TIER_ORDER : undefined,
-      defaultAction: spec.defaultAction === 'Pass' ? 'Pass' : 'Deny',
-    });
-  }
-  if (!out.has('default')) out.set('default', { name: 'default', order: DEFAULT_TIER_ORDER, defaultAction: 'Deny' });
-  for (const p of model.policies) if (!out.has(tierName(p))) out.set(tierName(p), { name: tierName(p), defaultAction: 'Deny' });
-  return [...out.values()].sort((a, b) => (a.order ?? Infinity) - (b.order ?? Infinity) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
 
-function comparePolicies(a: Resource, b: Resource): number {
-  const oa = (a.spec as Obj | undefined)?.order;
-  const ob = (b.spec as Obj | undefined)?.order;
-  const na = typeof oa === 'number' ? oa : Infinity;
-  const nb = typeof ob === 'number' ? ob : Infinity;
-  if (na !== nb) return na - nb;
-  const ka = `${a.metadata.name}/${a.metadata.namespace ?? ''}/${a.kind}`;
-  const kb = `${b.metadata.name}/${b.metadata.namespace ?? ''}/${b.kind}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-}
 
-const policyId = (p: Resource) => (p.kind === 'NetworkPolicy' ? `${p.metadata.namespace ?? 'default'}/${p.metadata.name}` : p.metadata.name);
 
 /** A named set a policy chain refers to; its elements depend on the model (except `nets`). */
 type SetRequest =

@@ -11,6 +11,7 @@ import { type CIDR, type IP, cidrContainsIP, parseCIDR, parseIP } from '../net/i
 import type { Resource } from '../apis/v3/resource.js';
 import { type Endpoint, type Labels, type PolicyModel, namespaceLabels } from './model.js';
 import { type Candidate, cachedSelector, selectorPartMatches } from './selector-scope.js';
+import { comparePolicies, nonEmpty, policyId, protoNumber, tierName, tiersOf } from './order.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'ICMP' | 'ICMPv6' | 'SCTP';
 export type Peer = string | { ip: string };
@@ -49,14 +50,7 @@ export interface Verdict {
   ingress: Explanation;
 }
 
-const PROTO_NUM: Record<string, number> = { TCP: 6, UDP: 17, ICMP: 1, SCTP: 132, ICMPV6: 58, UDPLITE: 136 };
-const DEFAULT_TIER_ORDER = 1000000;
 
-function protoNumber(p: unknown): number | undefined {
-  if (typeof p === 'number') return p;
-  if (typeof p === 'string') return /^\d+$/.test(p) ? Number(p) : PROTO_NUM[p.toUpperCase()];
-  return undefined;
-}
 
 /** The resolved far side of a rule: an endpoint, or just an address (maybe in network sets). */
 interface Party {
@@ -136,9 +130,6 @@ function portMatches(spec: unknown, port: number | undefined, proto: number, ep:
   return !!ep?.namedPorts.some((np) => np.name === s && np.port === port && protoNumber(np.protocol) === proto);
 }
 
-/** A list that constrains: Calico treats an empty `nets`/`ports` list like an absent one. */
-const nonEmpty = (l: unknown): l is unknown[] => Array.isArray(l) && l.length > 0;
-
 function entityMatches(model: PolicyModel, e: Obj | undefined, party: Party, port: number | undefined, proto: number, ctx: PolicyCtx): boolean {
   if (!e) return true;
   if (nonEmpty(e.nets) && !inNets(party.ip, e.nets)) return false;
@@ -187,34 +178,8 @@ export function ruleMatches(model: PolicyModel, rule: Obj, src: Party, dst: Part
   return true;
 }
 
-interface TierInfo {
-  name: string;
-  order?: number;
-  defaultAction: 'Deny' | 'Pass';
-}
 
-function tiersOf(model: PolicyModel): TierInfo[] {
-  const out = new Map<string, TierInfo>();
-  for (const t of model.tiers) {
-    const spec = (t.spec ?? {}) as Obj;
-    out.set(t.metadata.name, {
-      name: t.metadata.name,
-      order: typeof spec.order === 'number' ? spec.order : t.metadata.name === 'default' ? DEFAULT_TIER_ORDER : undefined,
-      defaultAction: spec.defaultAction === 'Pass' ? 'Pass' : 'Deny',
-    });
-  }
-  if (!out.has('default')) out.set('default', { name: 'default', order: DEFAULT_TIER_ORDER, defaultAction: 'Deny' });
-  for (const p of model.policies) {
-    const t = tierName(p);
-    if (!out.has(t)) out.set(t, { name: t, defaultAction: 'Deny' });
-  }
-  return [...out.values()].sort((a, b) => (a.order ?? Infinity) - (b.order ?? Infinity) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
 
-function tierName(p: Resource): string {
-  const t = (p.spec as Obj | undefined)?.tier;
-  return typeof t === 'string' && t !== '' ? t : 'default';
-}
 
 /** The policy types, defaulted as Calico does when unset. */
 export function policyTypes(p: Resource): string[] {
@@ -240,20 +205,7 @@ export function policySelects(model: PolicyModel, p: Resource, ep: Endpoint): bo
   return true;
 }
 
-export function policyId(p: Resource): string {
-  return p.kind === 'NetworkPolicy' ? `${p.metadata.namespace ?? 'default'}/${p.metadata.name}` : p.metadata.name;
-}
 
-function comparePolicies(a: Resource, b: Resource): number {
-  const oa = (a.spec as Obj | undefined)?.order;
-  const ob = (b.spec as Obj | undefined)?.order;
-  const na = typeof oa === 'number' ? oa : Infinity;
-  const nb = typeof ob === 'number' ? ob : Infinity;
-  if (na !== nb) return na - nb;
-  const ka = `${a.metadata.name}/${a.metadata.namespace ?? ''}/${a.kind}`;
-  const kb = `${b.metadata.name}/${b.metadata.namespace ?? ''}/${b.kind}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-}
 
 type Dir = 'ingress' | 'egress';
 
