@@ -68,17 +68,22 @@ abstract class Metric {
   }
 }
 
-export class Counter extends Metric {
-  readonly type = 'counter' as const;
+/** A metric holding one number per label set (counters, gauges), or computed at scrape time. */
+abstract class ValueMetric extends Metric {
   private readonly vals = new Map<string, { values: string[]; v: number }>();
+  /** Computed at scrape time instead of stored values (unlabelled metrics). */
   private collector?: () => number;
 
-  inc(labels?: Labels, by = 1): void {
-    if (!(by >= 0)) throw new Error(`${this.name}: a counter can only go up (inc by ${by})`);
+  protected add(labels: Labels | undefined, by: number): void {
     const { key, values } = this.key(labels);
     const cur = this.vals.get(key);
     if (cur) cur.v += by;
     else this.vals.set(key, { values, v: by });
+  }
+
+  protected store(labels: Labels | undefined, v: number): void {
+    const { key, values } = this.key(labels);
+    this.vals.set(key, { values, v });
   }
 
   get(labels?: Labels): number {
@@ -86,7 +91,7 @@ export class Counter extends Metric {
     return this.vals.get(this.key(labels).key)?.v ?? 0;
   }
 
-  /** Makes the counter report `fn()` at each scrape (a total kept elsewhere, e.g. by the OS). */
+  /** Makes the metric report `fn()` at each scrape (e.g. a total kept by the OS). */
   collect(fn: () => number): this {
     this.collector = fn;
     return this;
@@ -106,42 +111,28 @@ function collected(name: string, fn: () => number): string[] {
   }
 }
 
-export class Gauge extends Metric {
+export class Counter extends ValueMetric {
+  readonly type = 'counter' as const;
+
+  inc(labels?: Labels, by = 1): void {
+    if (!(by >= 0)) throw new Error(`${this.name}: a counter can only go up (inc by ${by})`);
+    this.add(labels, by);
+  }
+}
+
+export class Gauge extends ValueMetric {
   readonly type = 'gauge' as const;
-  private readonly vals = new Map<string, { values: string[]; v: number }>();
-  /** Computed at scrape time instead of stored values (unlabelled gauges). */
-  private collector?: () => number;
 
   set(v: number, labels?: Labels): void {
-    const { key, values } = this.key(labels);
-    this.vals.set(key, { values, v });
+    this.store(labels, v);
   }
 
   inc(labels?: Labels, by = 1): void {
-    const { key, values } = this.key(labels);
-    const cur = this.vals.get(key);
-    if (cur) cur.v += by;
-    else this.vals.set(key, { values, v: by });
+    this.add(labels, by);
   }
 
   dec(labels?: Labels, by = 1): void {
-    this.inc(labels, -by);
-  }
-
-  get(labels?: Labels): number {
-    if (this.collector) return this.collector();
-    return this.vals.get(this.key(labels).key)?.v ?? 0;
-  }
-
-  /** Makes the gauge report `fn()` at each scrape. */
-  collect(fn: () => number): this {
-    this.collector = fn;
-    return this;
-  }
-
-  samples(): string[] {
-    if (this.collector) return collected(this.name, this.collector);
-    return [...this.vals.values()].map((s) => `${this.name}${renderLabels(this.labelNames, s.values)} ${formatValue(s.v)}`);
+    this.add(labels, -by);
   }
 }
 
