@@ -7,10 +7,10 @@
 //   {op: "nft", args}   (a raw `nft` call, standing in for an administrator's hand edit)
 // Answer: an array of {ok: true, value} | {ok: false, error: {name, message}}.
 
-import { writeSync } from 'node:fs';
 import { spawnExec } from '../iproute.js';
 import { NatTable, NFT_BIN, type NatPool } from '../nat.js';
 import { wirePod } from '../podnet.js';
+import { runDriver } from './driver-main.js';
 
 type Op = { op: string; [k: string]: unknown };
 
@@ -37,22 +37,4 @@ async function runOp(o: Op): Promise<unknown> {
   }
 }
 
-async function main(): Promise<void> {
-  const req = JSON.parse(process.argv[2] ?? '[]') as Op | Op[];
-  const ops = Array.isArray(req) ? req : [req];
-  const out: unknown[] = [];
-  for (const o of ops) {
-    try {
-      out.push({ ok: true, value: await runOp(o) });
-    } catch (e) {
-      const err = e as Error;
-      out.push({ ok: false, error: { name: err.name, message: err.message } });
-    }
-  }
-  writeSync(1, JSON.stringify(out) + '\n');
-}
-
-main().catch((e: unknown) => {
-  writeSync(2, `${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exitCode = 1;
-});
+runDriver<Op>({ input: process.argv[2] ?? '', runOp });

@@ -20,6 +20,7 @@ import { computeDesired, diffState, type OverlayInput } from '../routes.js';
 import { readKernel, reconcile, Reconciler, type ReconcileOptions } from '../overlay.js';
 import { ensureVxlanDevice, removeVxlanDevice, type VxlanDeviceSpec } from '../vxlan.js';
 import { wirePod } from '../podnet.js';
+import { runDriver } from './driver-main.js';
 
 let execs = 0;
 const real = spawnExec();
@@ -146,26 +147,11 @@ async function serve(req: { input: OverlayInput; options?: ReconcileOptions; int
   await rec.stop();
 }
 
-async function main(): Promise<void> {
-  if (process.argv[2] === 'serve') return serve(JSON.parse(process.argv[3] ?? '{}'));
-  const req = JSON.parse(process.argv[2] ?? '[]') as Op | Op[];
-  const ops = Array.isArray(req) ? req : [req];
-  const out: unknown[] = [];
-  for (const o of ops) {
-    const e0 = execs;
-    const t0 = performance.now();
-    try {
-      const value = await runOp(o);
-      out.push({ ok: true, value, ms: performance.now() - t0, execs: execs - e0 });
-    } catch (e) {
-      const err = e as Error;
-      out.push({ ok: false, error: { name: err.name, message: err.message }, ms: performance.now() - t0 });
-    }
-  }
-  writeSync(1, JSON.stringify(out) + '\n');
+if (process.argv[2] === 'serve') {
+  serve(JSON.parse(process.argv[3] ?? '{}')).catch((e: unknown) => {
+    writeSync(2, `${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exitCode = 1;
+  });
+} else {
+  runDriver<Op>({ input: process.argv[2] ?? '', runOp, execs: () => execs });
 }
-
-main().catch((e: unknown) => {
-  writeSync(2, `${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exitCode = 1;
-});

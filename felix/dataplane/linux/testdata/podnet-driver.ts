@@ -7,9 +7,9 @@
 //   {op: "bench", spec, n}   (n × wirePod + unwirePod, timed)
 // Answer: an array of {ok: true, value, ms, execs} | {ok: false, error: {name, step, message}, ms}.
 
-import { writeSync } from 'node:fs';
 import { IpRoute, spawnExec, type Exec } from '../iproute.js';
 import { checkPod, hostInterfaceExists, podInterfaceMac, unwirePod, wirePod, PodNetError } from '../podnet.js';
+import { runDriver } from './driver-main.js';
 
 let execs = 0;
 const real = spawnExec();
@@ -83,29 +83,9 @@ async function runOp(o: Op): Promise<unknown> {
   }
 }
 
-async function main(): Promise<void> {
-  const req = JSON.parse(process.argv[2] ?? '[]') as Op | Op[];
-  const ops = Array.isArray(req) ? req : [req];
-  const out: unknown[] = [];
-  for (const o of ops) {
-    const e0 = execs;
-    const t0 = performance.now();
-    try {
-      const value = await runOp(o);
-      out.push({ ok: true, value, ms: performance.now() - t0, execs: execs - e0 });
-    } catch (e) {
-      const err = e as Error;
-      out.push({
-        ok: false,
-        error: { name: err.name, step: e instanceof PodNetError ? e.step : undefined, message: err.message },
-        ms: performance.now() - t0,
-      });
-    }
-  }
-  writeSync(1, JSON.stringify(out) + '\n');
-}
-
-main().catch((e: unknown) => {
-  writeSync(2, `${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exitCode = 1;
+runDriver<Op>({
+  input: process.argv[2] ?? '',
+  runOp,
+  execs: () => execs,
+  errorFields: (e) => ({ step: e instanceof PodNetError ? e.step : undefined }),
 });

@@ -9,12 +9,13 @@
 //   administrator's hand edit; `input` is its stdin, e.g. for `-f -`)
 // Answer: an array of {ok: true, value} | {ok: false, error: {name, message}}.
 
-import { readFileSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { spawnExec } from '../iproute.js';
 import { NFT_BIN, PolicyTable } from '../policy-table.js';
 import { wirePod } from '../podnet.js';
 import type { PolicyModel } from '../../../../libcalico-go/lib/policy/model.js';
 import type { EndpointToHostAction, LocalEndpoint } from '../../../calc/policy-compiler.js';
+import { runDriver } from './driver-main.js';
 
 type Op = { op: string; [k: string]: unknown };
 
@@ -45,22 +46,4 @@ async function runOp(o: Op): Promise<unknown> {
   }
 }
 
-async function main(): Promise<void> {
-  const req = JSON.parse(readFileSync(0, 'utf8') || '[]') as Op | Op[];
-  const ops = Array.isArray(req) ? req : [req];
-  const out: unknown[] = [];
-  for (const o of ops) {
-    try {
-      out.push({ ok: true, value: await runOp(o) });
-    } catch (e) {
-      const err = e as Error;
-      out.push({ ok: false, error: { name: err.name, message: err.message } });
-    }
-  }
-  writeSync(1, JSON.stringify(out) + '\n');
-}
-
-main().catch((e: unknown) => {
-  writeSync(2, `${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exitCode = 1;
-});
+runDriver<Op>({ input: readFileSync(0, 'utf8'), runOp });
