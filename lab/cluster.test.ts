@@ -22,9 +22,9 @@ const skip =
   process.getuid?.() !== 0
     ? 'needs root (network namespaces)'
     : !existsSync(LAB)
-      ? 'bin/tortie-lab not built'
+      ? 'bin/tortie-lab not built (npm run build)'
       : !existsSync(BIRD) || !existsSync(BIRDC)
-        ? 'BIRD is not installed'
+        ? '/usr/sbin/bird is not installed (apt-get install bird2)'
         : false;
 const dir = mkdtempSync(join(tmpdir(), 'tortie-cluster-test-'));
 const env = { ...process.env, TORTIE_LAB_DIR: dir };

@@ -13,7 +13,7 @@ import { netnsList, pidAlive } from './pkg/sys.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const LAB = join(ROOT, 'bin', 'tortie-lab');
-const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync(LAB) ? 'bin/tortie-lab not built' : false;
+const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync(LAB) ? 'bin/tortie-lab not built (npm run build)' : false;
 const dir = mkdtempSync(join(tmpdir(), 'tortie-lab-test-'));
 const env = { ...process.env, TORTIE_LAB_DIR: dir };
 const made: string[] = [];
@@ -122,7 +122,7 @@ describe('tortie-lab', { skip }, () => {
     assert.ok(upMs < 10_000, `up took ${upMs} ms`);
   });
 
-  it('up --datastore etcd runs etcd by PID in the lab; down stops it', { skip: !existsSync('/usr/bin/etcd') && 'no etcd' }, async () => {
+  it('up --datastore etcd runs etcd by PID in the lab; down stops it', { skip: !existsSync('/usr/bin/etcd') && '/usr/bin/etcd is not installed (apt-get install etcd-server)' }, async () => {
     const name = labName();
     const out = await ok('up', '--name', name, '--nodes', '1', '--datastore', 'etcd');
     assert.match(out, /etcd: http:\/\/10\.0\.0\.2:2379/);

@@ -18,7 +18,7 @@ import { POD_KEYS } from '../libcalico-go/lib/policy/truth-table.js';
 const ROOT = new URL('../../', import.meta.url).pathname;
 const LAB = join(ROOT, 'bin', 'tortie-lab');
 const CASES = join(ROOT, 'libcalico-go', 'lib', 'policy', 'testdata', 'cases');
-const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync(LAB) ? 'bin/tortie-lab not built' : false;
+const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync(LAB) ? 'bin/tortie-lab not built (npm run build)' : false;
 
 function run(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -370,9 +370,9 @@ describe('harness with a recording plugin (no networking)', () => {
 
 const PTP = '/usr/lib/cni/ptp';
 const realSkip = !canUseNetns()
-  ? 'needs root and /usr/sbin/ip'
+  ? 'needs root (network namespaces) and /usr/sbin/ip'
   : !existsSync(PTP) || !existsSync('/usr/lib/cni/host-local')
-    ? 'needs Debian containernetworking-plugins'
+    ? '/usr/lib/cni/ptp or host-local is not installed (apt-get install containernetworking-plugins)'
     : false;
 
 describe('harness against Debian ptp + host-local in throwaway namespaces', { skip: realSkip }, () => {

@@ -310,7 +310,7 @@ protocol bgp Mesh_${peer.split('.').join('_')} {
   });
 });
 
-describe('bin/tortiectl node checksystem on this host', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
+describe('bin/tortiectl node checksystem on this host', { skip: process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false }, () => {
   it('probes without touching the root namespace and names what is missing', async () => {
     // (Other tests may add links and namespaces meanwhile: only the probe's own names are checked.)
     const probeNames = (s: string) => s.split('\n').filter((l) => /tortie-cs/.test(l));

@@ -12,7 +12,7 @@ import { IPAM } from '../../libcalico-go/lib/ipam/ipam.js';
 import { ROOT, type StoreFixture, makeStore } from './plugin-fixture.js';
 
 const PTP = '/usr/lib/cni/ptp';
-const skip = !existsSync(PTP) ? 'Debian containernetworking-plugins (ptp) not installed' : process.getuid?.() !== 0 ? 'needs root' : false;
+const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync(PTP) ? `${PTP} is not installed (apt-get install containernetworking-plugins)` : false;
 
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8' });

@@ -329,7 +329,7 @@ after(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-test('every rendered configuration passes `bird -p`', { skip: existsSync(BIRD) ? false : `${BIRD} not installed` }, () => {
+test('every rendered configuration passes `bird -p`', { skip: existsSync(BIRD) ? false : `${BIRD} is not installed (apt-get install bird2)` }, () => {
   let n = 0;
   const failures: string[] = [];
   for (const s of allScenarios()) {
@@ -355,7 +355,7 @@ test('every rendered configuration passes `bird -p`', { skip: existsSync(BIRD) ?
   assert.ok(n >= 40, `${n} configurations parsed`);
 });
 
-test('`bird -p` does reject a broken configuration (the check is real)', { skip: existsSync(BIRD) ? false : `${BIRD} not installed` }, () => {
+test('`bird -p` does reject a broken configuration (the check is real)', { skip: existsSync(BIRD) ? false : `${BIRD} is not installed (apt-get install bird2)` }, () => {
   const conf = renderBirdConfig(buildBgpModel(inputFor(seedScenario(), 'playcekube-worker02')), PATHS).replace('neighbor 10.0.0.11 as 64512;', 'neighbor 10.0.0.11 as 64512; rr client; local as 65000;');
   const file = join(tmp, 'broken.conf');
   writeFileSync(file, conf);

@@ -39,8 +39,14 @@ function hasIp(): boolean {
   }
 }
 
-const canRun = process.getuid?.() === 0 && existsSync(BIRD) && existsSync(BIRDC) && hasIp();
-const skip = canRun ? false : 'needs root, ip and BIRD 2 (/usr/sbin/bird, birdc)';
+const skip =
+  process.getuid?.() !== 0
+    ? 'needs root (network namespaces)'
+    : !existsSync(BIRD) || !existsSync(BIRDC)
+      ? `${BIRD} or ${BIRDC} is not installed (apt-get install bird2)`
+      : !hasIp()
+        ? 'ip is not installed (apt-get install iproute2)'
+        : false;
 
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

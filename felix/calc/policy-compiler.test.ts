@@ -18,7 +18,7 @@ const IP = '/usr/sbin/ip';
 const NFT = '/usr/sbin/nft';
 const CASES = fileURLToPath(new URL('../../../libcalico-go/lib/policy/testdata/cases', import.meta.url));
 const isRoot = process.getuid?.() === 0;
-const liveSkip = !isRoot ? 'needs root (network namespaces)' : !existsSync(NFT) ? 'nft is not installed' : false;
+const liveSkip = !isRoot ? 'needs root (network namespaces)' : !existsSync(NFT) ? `${NFT} is not installed (apt-get install nftables)` : false;
 const local9 = POD_KEYS.map((k, i) => ({ key: k, interfaceName: `cali${i}` }));
 
 /** The full script without the rule ids (` comment "t:…"`). */

@@ -15,7 +15,7 @@ import { type Conflist, runConflistAdd, runConflistDel } from '../../../testing/
 import { BIN, TestNode, inNs, ip } from '../../../testing/node-fixture.js';
 import { runCtl } from '../../ipamplugin/plugin-fixture.js';
 
-const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync('/usr/lib/cni/portmap') ? 'Debian containernetworking-plugins missing' : false;
+const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync('/usr/lib/cni/portmap') ? '/usr/lib/cni/portmap is not installed (apt-get install containernetworking-plugins)' : false;
 
 function seedConflist(socket: string, stateDir: string): Conflist {
   return {

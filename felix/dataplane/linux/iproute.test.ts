@@ -82,7 +82,7 @@ describe('iproute: pure helpers', () => {
   });
 });
 
-describe('iproute: real ip in a scratch namespace', { skip: isRoot ? false : 'needs root' }, () => {
+describe('iproute: real ip in a scratch namespace', { skip: isRoot ? false : 'needs root (network namespaces)' }, () => {
   const name = `tortie-t${randomBytes(4).toString('hex')}-ipr`;
   const path = `/run/netns/${name}`;
   let sleeper: ChildProcess | undefined;

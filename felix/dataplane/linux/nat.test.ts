@@ -18,7 +18,7 @@ const NFT = '/usr/sbin/nft';
 const NODE = '/usr/bin/node';
 const DRIVER = fileURLToPath(new URL('./testdata/nat-driver.js', import.meta.url));
 const isRoot = process.getuid?.() === 0;
-const liveSkip = !isRoot ? 'needs root (network namespaces)' : !existsSync(NFT) ? 'nft is not installed' : !existsSync(DRIVER) ? 'build first (nat-driver.js)' : false;
+const liveSkip = !isRoot ? 'needs root (network namespaces)' : !existsSync(NFT) ? `${NFT} is not installed (apt-get install nftables)` : !existsSync(DRIVER) ? 'testdata/nat-driver.js not built (npm run build)' : false;
 
 const GOLDEN = `table ip tortie-nat {}
 delete table ip tortie-nat

@@ -255,7 +255,7 @@ describe('Reconciler with a fake ip (no root)', () => {
   });
 });
 
-describe('VXLAN and no-encap cross-node routing with real packets', { skip: isRoot && existsSync(DRIVER) ? false : 'needs root and the built driver' }, () => {
+describe('VXLAN and no-encap cross-node routing with real packets', { skip: !isRoot ? 'needs root (network namespaces)' : !existsSync(DRIVER) ? 'testdata/overlay-driver.js not built (npm run build)' : false }, () => {
   before(() => {
     for (const n of ALL_NS) must([IP, 'netns', 'add', n]);
     for (const n of ALL_NS) ipn(n, 'link', 'set', 'lo', 'up');

@@ -72,7 +72,7 @@ const hostSysctl = (key: string) => inNs(HOST, '/usr/bin/cat', `/proc/sys/${key}
 const hostLinks = () => ipn(HOST, '-o', 'link', 'show');
 const ping = (ns: string, dst: string, v6 = false) => inNs(ns, PING, ...(v6 ? ['-6'] : []), '-c', '2', '-i', '0.2', '-W', '2', dst);
 
-describe('wirePod / unwirePod / checkPod with real packets', { skip: isRoot && existsSync(DRIVER) ? false : 'needs root and the built driver' }, () => {
+describe('wirePod / unwirePod / checkPod with real packets', { skip: !isRoot ? 'needs root (network namespaces)' : !existsSync(DRIVER) ? 'testdata/podnet-driver.js not built (npm run build)' : false }, () => {
   const children: ChildProcess[] = [];
 
   before(() => {

@@ -28,7 +28,7 @@ const NODE = '/usr/bin/node';
 const DRIVER = fileURLToPath(new URL('./testdata/policy-driver.js', import.meta.url));
 const CASES = fileURLToPath(new URL('../../../../libcalico-go/lib/policy/testdata/cases', import.meta.url));
 const isRoot = process.getuid?.() === 0;
-const liveSkip = !isRoot ? 'needs root (network namespaces)' : !existsSync(NFT) ? 'nft is not installed' : !existsSync(DRIVER) ? 'build first (policy-driver.js)' : false;
+const liveSkip = !isRoot ? 'needs root (network namespaces)' : !existsSync(NFT) ? `${NFT} is not installed (apt-get install nftables)` : !existsSync(DRIVER) ? 'testdata/policy-driver.js not built (npm run build)' : false;
 
 /**
  * A fake nft standing for a kernel that does what it is told: a transaction that succeeds leaves the
@@ -368,7 +368,7 @@ describe('Calico policy with real packets', { skip: liveSkip }, () => {
 // full rewrite of the new model gives (listings compared object by object, set elements sorted);
 // and a verification must find and repair drift. In a namespace of its own (`tortie-t<hex>-inc`),
 // with a PolicyTable in this process whose nft runs through `ip netns exec`.
-describe('incremental updates equal a full rewrite (real kernel)', { skip: !isRoot ? 'needs root (network namespaces)' : !existsSync(NFT) ? 'nft is not installed' : false }, () => {
+describe('incremental updates equal a full rewrite (real kernel)', { skip: !isRoot ? 'needs root (network namespaces)' : !existsSync(NFT) ? `${NFT} is not installed (apt-get install nftables)` : false }, () => {
   const NS = `tortie-t${R}-inc`;
   const base = spawnExec(30_000);
   const exec: Exec = (file, args, input) => base(IP, ['netns', 'exec', NS, file, ...args], input);

@@ -14,7 +14,7 @@ import { type Conflist, runConflistAdd } from '../../../testing/cni-harness.js';
 import { BIN, TestNode, inNs } from '../../../testing/node-fixture.js';
 import { endpointToHostAction } from './loop.js';
 
-const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync('/usr/sbin/nft') ? 'nftables missing' : false;
+const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync('/usr/sbin/nft') ? '/usr/sbin/nft is not installed (apt-get install nftables)' : false;
 
 describe('endpointToHostAction', () => {
   it('reads Felix spellings in any case and refuses others', () => {

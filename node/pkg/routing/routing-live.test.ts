@@ -25,9 +25,9 @@ const skip =
   process.getuid?.() !== 0
     ? 'needs root (network namespaces)'
     : !existsSync('/usr/sbin/bird') || !existsSync(BIRDC)
-      ? 'BIRD is not installed'
+      ? '/usr/sbin/bird is not installed (apt-get install bird2)'
       : !existsSync(BIN('tortie-node'))
-        ? 'bin/tortie-node missing (build first)'
+        ? 'bin/tortie-node not built (npm run build)'
         : false;
 
 const ip = (...args: string[]) => execFileSync(IP, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
