@@ -4,11 +4,13 @@
 //
 // Startup cost matters (the runtime execs this once per pod per command), so the import graph is kept
 // to the skel, the pure netconf parser and the socket client: no datastore, IPAM, YAML or selector
-// modules. Logs go to `log_file_path` (appended, directories created) or stderr, never stdout.
+// modules. Logs go to `log_file_path` (appended, directories created, rotated by size as Calico's
+// log_file_max_size/_age/_count say) or stderr, never stdout.
 import { mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AgentCommand, AgentRequest } from '../pkg/agentapi/protocol.js';
 import { COMMAND_TIMEOUTS, callAgent } from '../pkg/agentclient/index.js';
+import { type RotateOptions, rotateIfDue } from '../pkg/logrotate/index.js';
 import { LOG_LEVEL_ORDER, type LogLevel, type TortieNetConf, parseNetConf } from '../pkg/netconf/index.js';
 import { CniError, ErrCode } from '../pkg/skel/errors.js';
 import type { GcAttachment } from '../pkg/skel/gc.js';
@@ -50,11 +52,12 @@ class Logger {
   private fd = 2;
   private readonly min: number;
 
-  constructor(level: LogLevel, file: string | undefined) {
+  constructor(level: LogLevel, file: string | undefined, rotate: RotateOptions = {}) {
     this.min = LOG_LEVEL_ORDER[level];
     if (file === undefined) return;
     try {
       mkdirSync(dirname(file), { recursive: true });
+      rotateIfDue(file, rotate);
       this.fd = openSync(file, 'a', 0o644);
     } catch (e) {
       this.log('warning', `cannot open log file, logging to stderr instead: ${(e as Error).message}`, { file });
@@ -94,7 +97,11 @@ function buildRequest(inv: Invocation, command: AgentCommand, valid?: GcAttachme
 async function forward(inv: Invocation, command: AgentCommand, valid?: GcAttachment[] | null): Promise<InternalResult | undefined> {
   // Validate first: bad input fails without touching the agent.
   const conf: TortieNetConf = parseNetConf(inv.config);
-  const log = new Logger(conf.logLevel, conf.logFilePath);
+  const log = new Logger(conf.logLevel, conf.logFilePath, {
+    maxSizeMB: conf.logFileMaxSize,
+    maxAgeDays: conf.logFileMaxAge,
+    maxCount: conf.logFileMaxCount,
+  });
   const ids = {
     ContainerID: inv.containerId,
     Namespace: inv.args.get('K8S_POD_NAMESPACE'),

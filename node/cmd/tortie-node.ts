@@ -1,14 +1,18 @@
 // Entry point of bin/tortie-node: the node agent with the CNI work plugged in (IPAM, pod wiring,
 // workload endpoints).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { AgentResponse } from '../../cni-plugin/pkg/agentapi/protocol.js';
+import { vethPrefixFrom } from '../../cni-plugin/pkg/naming/index.js';
 import { makeCniHandler } from '../../cni-plugin/pkg/plugin/handler.js';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { IPAM } from '../../libcalico-go/lib/ipam/ipam.js';
 import { parseSelector } from '../../libcalico-go/lib/selector/index.js';
 import * as podnet from '../../felix/dataplane/linux/podnet.js';
-import { configureKernel } from '../../felix/dataplane/linux/kernel.js';
+import { configureKernel, ipv4OnlyPodDataplane } from '../../felix/dataplane/linux/kernel.js';
+import { fileSecretResolver } from '../../confd/pkg/secrets.js';
 import { type AgentContext, type CniHandler, startAgent } from '../pkg/agent.js';
+import { parseAgentConfig } from '../pkg/config.js';
 import { PolicyLoop } from '../pkg/policy/loop.js';
 import { RoutingLoop } from '../pkg/routing/loop.js';
 import { parseNetworkingBackend } from '../pkg/routing/plan.js';
@@ -20,10 +24,23 @@ function notReady(ctx: AgentContext): AgentResponse {
 
 /** Policy enforcement, once the agent is ready (ADD waits for it to cover the new pod). */
 let policy: PolicyLoop | null = null;
+let policyStarted!: (p: PolicyLoop) => void;
+/** Resolves with the policy loop once it runs: an ADD before that waits (bounded by the handler). */
+const policyLoop = new Promise<PolicyLoop>((r) => (policyStarted = r));
 
-let current: { store: Backend; handle: (req: Parameters<CniHandler>[0]) => Promise<AgentResponse> } | null = null;
+/** The MTU file's value (written at start-up), undefined when it is missing or not a number. */
+function readMtuFile(path: string): number | undefined {
+  try {
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
-const cniHandler: CniHandler = async (req, ctx) => {
+let current: { store: Backend; handle: ReturnType<typeof makeCniHandler> } | null = null;
+
+const cniHandler: CniHandler = async (req, ctx, signal) => {
   const store = ctx.store();
   if (!store || !ctx.isReady()) return notReady(ctx);
   if (current?.store !== store) {
@@ -34,15 +51,18 @@ const cniHandler: CniHandler = async (req, ctx) => {
         store,
         ipam: new IPAM(store, { selects: (sel, labels) => parseSelector(sel).evaluate(labels) }),
         nodeName: ctx.nodeName,
-        dataplane: podnet,
+        // FELIX_IPV6SUPPORT=false: pods with an IPv6 address are refused before any wiring.
+        dataplane: ctx.config.felix.ipv6Support ? podnet : ipv4OnlyPodDataplane(podnet),
         // Felix's pod MTU, worked out (and written to $TORTIE_STATE_DIR/mtu) at each start-up.
         defaultMTU: () => ctx.startupResult()?.mtu?.podMTU ?? 1440,
+        mtuFile: () => readMtuFile(ctx.config.mtuFile),
+        vethPrefix: vethPrefixFrom(typeof ctx.config.felix.params.interfacePrefix === 'string' ? ctx.config.felix.params.interfacePrefix : undefined),
         log: (level, msg) => (level === 'error' ? log.error(msg) : level === 'warning' ? log.warn(msg) : log.info(msg)),
-        policyProgrammed: () => policy?.runPass() ?? Promise.resolve(),
+        policyProgrammed: () => policyLoop.then((p) => p.runPass()),
       }),
     };
   }
-  return current.handle(req);
+  return current.handle(req, signal);
 };
 
 /**
@@ -61,7 +81,8 @@ function checkGatewayRoute(): void {
 }
 
 try {
-  configureKernel({ ipv6: true });
+  // A refused setting (e.g. FELIX_WIREGUARDENABLED=true) stops the agent before it touches the kernel.
+  configureKernel({ ipv6: parseAgentConfig(process.env).felix.ipv6Support });
   checkGatewayRoute();
   // Signals are handled here: the policy and routing loops (and BIRD) stop before the agent.
   const agent = await startAgent(process.env, { cniHandler, handleSignals: false });
@@ -80,6 +101,7 @@ try {
         runDir: agent.config.runDir,
         log: ctx.log.child('routing/loop.ts'),
         hostMtu: () => ctx.startupResult()?.mtu?.hostMTU,
+        secrets: fileSecretResolver(agent.config.bgpSecretsDir),
         // A loop that stops passing (resync every 5 s) is not live.
         health: agent.health.register('routing', { timeoutMs: 30_000 }),
       });
@@ -103,6 +125,7 @@ try {
         process.exit(1);
       }
       policy.start();
+      policyStarted(policy);
     },
     () => undefined,
   );

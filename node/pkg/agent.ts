@@ -37,7 +37,11 @@ export interface AgentContext {
   readonly metrics: Registry;
 }
 
-export type CniHandler = (req: AgentRequest, ctx: AgentContext) => Promise<AgentResponse>;
+/**
+ * Handles one CNI request. `signal` fires when the plugin that sent it has gone (killed by its
+ * runtime, or its own timeout passed): the handler stops before its next side effect and undoes.
+ */
+export type CniHandler = (req: AgentRequest, ctx: AgentContext, signal: AbortSignal) => Promise<AgentResponse>;
 
 export interface AgentOptions {
   cniHandler: CniHandler;
@@ -157,7 +161,7 @@ export async function startAgent(env: Env, opts: AgentOptions): Promise<Agent> {
     const cniLog = log.child('cniserver.ts');
     cni = await startCniServer(
       config.cniSocket,
-      (req) => opts.cniHandler(req, context),
+      (req, signal) => opts.cniHandler(req, context, signal),
       {
         ...opts.cniServer,
         onRequest: ({ command, containerId, response, seconds }) => {

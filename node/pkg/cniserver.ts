@@ -9,6 +9,9 @@
 //   a socket at the path is left alone and refused.
 // * Requests are bounded (maxRequestBytes, default 4 MiB) and must arrive within readTimeoutMs
 //   (default 30 s). Malformed → {ok:false, code:6}; a throwing handler → {ok:false, code:999}.
+// * The connection carries the request's life: the plugin never half-closes while it waits, so an
+//   end or close of the connection before the answer means the plugin is gone (killed by its
+//   runtime, or its own timeout passed). The handler's AbortSignal fires then, with the reason.
 import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -29,6 +32,14 @@ export class CniServerError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'CniServerError';
+  }
+}
+
+/** The reason given to a handler's AbortSignal when its plugin went away. */
+export class PluginGoneError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PluginGoneError';
   }
 }
 
@@ -141,12 +152,14 @@ function listenUnix(server: Server, path: string): Promise<void> {
  */
 export async function startCniServer(
   socketPath: string,
-  handle: (req: AgentRequest) => Promise<AgentResponse>,
+  handle: (req: AgentRequest, signal: AbortSignal) => Promise<AgentResponse>,
   opts: CniServerOptions = {},
 ): Promise<CniServer> {
   const maxBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const readTimeout = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
   const conns = new Set<Socket>();
+  /** Connections whose request has been read (being handled). */
+  const inFlight = new WeakSet<Socket>();
 
   const serve = (sock: Socket) => {
     conns.add(sock);
@@ -158,8 +171,15 @@ export async function startCniServer(
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    let answered = false;
+    const life = new AbortController();
+    const gone = (why: string) => {
+      if (!answered && !life.signal.aborted) life.abort(new PluginGoneError(why));
+    };
+    sock.on('close', () => gone('the plugin closed the connection before the answer (killed, or its timeout passed)'));
 
     const respond = (resp: AgentResponse, req?: Partial<AgentRequest>) => {
+      answered = true;
       opts.onRequest?.({
         command: req?.command,
         containerId: req?.containerId,
@@ -172,8 +192,10 @@ export async function startCniServer(
 
     const finishRead = (text: string) => {
       done = true;
+      inFlight.add(sock);
       sock.setTimeout(0);
-      sock.pause();
+      // Keep reading (and discarding) so that the plugin's end of the connection is seen at once.
+      sock.on('end', () => gone('the plugin ended the connection before the answer'));
       let decoded: unknown;
       try {
         decoded = JSON.parse(text);
@@ -189,7 +211,7 @@ export async function startCniServer(
       const req = decoded as AgentRequest;
       let p: Promise<AgentResponse>;
       try {
-        p = Promise.resolve(handle(req));
+        p = Promise.resolve(handle(req, life.signal));
       } catch (e) {
         p = Promise.reject(e);
       }
@@ -267,7 +289,7 @@ export async function startCniServer(
         resolve();
       });
       // Connections that have not sent a full request yet will not: cut them now.
-      for (const c of conns) if (c.readable && !c.isPaused()) c.destroy();
+      for (const c of conns) if (!inFlight.has(c)) c.destroy();
     }));
 
   return { socketPath, close };

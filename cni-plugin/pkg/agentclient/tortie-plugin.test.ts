@@ -255,7 +255,7 @@ describe('bin/tortie import graph', () => {
     walk(join(ROOT, 'dist/cni-plugin/cmd/tortie.js'));
     const files = [...seen].map((f) => relative(join(ROOT, 'dist'), f)).sort();
     for (const f of files) {
-      assert.match(f, /^cni-plugin\/(cmd\/tortie|pkg\/(skel|netconf|agentclient|agentapi)\/)/, `unexpected module ${f}`);
+      assert.match(f, /^cni-plugin\/(cmd\/tortie|pkg\/(skel|netconf|agentclient|agentapi|logrotate)\/)/, `unexpected module ${f}`);
       assert.doesNotMatch(f, /fake-agent/);
     }
   });

@@ -18,8 +18,10 @@
 // - `mtu` must be 0 (auto) or 68..65535; a JSON string is refused as Calico's Go decoder refuses it.
 // - `nodename` must be a lower-case DNS subdomain, so an unrendered manifest placeholder such as
 //   "__KUBERNETES_NODE_NAME__" fails here with a clear message instead of later.
-// - Log rotation fields (log_file_max_size/_age/_count) are validated and passed on, but bin/tortie
-//   does not rotate its log file.
+// - `feature_control.ip_addrs_no_ipam` and `feature_control.floating_ips` set to true are refused:
+//   the pod annotations they enable are not implemented.
+// - Any other `ipam.type` than tortie-ipam / calico-ipam is delegated: tortie-node executes that
+//   plugin from CNI_PATH (cni-plugin/pkg/plugin/delegate.ts), as Calico delegates to host-local.
 
 import { DEFAULT_AGENT_SOCKET } from '../agentapi/protocol.js';
 import { CniError, ErrCode } from '../skel/errors.js';
@@ -360,6 +362,14 @@ export function parseNetConf(raw: Record<string, unknown>): TortieNetConf {
     ipAddrsNoIpam: optBool(fc, 'ip_addrs_no_ipam', 'feature_control.ip_addrs_no_ipam'),
     floatingIps: optBool(fc, 'floating_ips', 'feature_control.floating_ips'),
   };
+  // Both switch on pod annotations (cni.projectcalico.org/ipAddrsNoIpam, floatingIPs) that Tortie
+  // does not read: refused rather than accepted and ignored.
+  if (conf.featureControl.ipAddrsNoIpam) {
+    throw unsupported('feature_control.ip_addrs_no_ipam', true, 'is not supported by Tortie (the cni.projectcalico.org/ipAddrsNoIpam annotation is not implemented); remove it or set it to false');
+  }
+  if (conf.featureControl.floatingIps) {
+    throw unsupported('feature_control.floating_ips', true, 'is not supported by Tortie (floating IPs / IP NAT are not implemented); remove it or set it to false');
+  }
   const cs = section(raw, 'container_settings', 'container_settings');
   conf.containerSettings = {
     allowIpForwarding: optBool(cs, 'allow_ip_forwarding', 'container_settings.allow_ip_forwarding'),

@@ -53,7 +53,7 @@ describe('parseNetConf: accepted configurations', () => {
       ipam: { type: 'calico-ipam', assign_ipv4: 'true', ipv4_pools: ['default-pool'] },
       policy: { type: 'k8s' },
       kubernetes: { kubeconfig: '/etc/cni/net.d/calico-kubeconfig' },
-      feature_control: { floating_ips: true },
+      feature_control: { floating_ips: false },
       container_settings: { allow_ip_forwarding: true },
       runtimeConfig: { portMappings: [] },
       prevResult: { cniVersion: '0.3.1', ips: [] },
@@ -69,7 +69,7 @@ describe('parseNetConf: accepted configurations', () => {
     assert.equal(c.mtu, 1440);
     assert.equal(c.policy.type, 'k8s');
     assert.equal(c.kubernetes.kubeconfig, '/etc/cni/net.d/calico-kubeconfig');
-    assert.deepEqual(c.featureControl, { ipAddrsNoIpam: false, floatingIps: true });
+    assert.deepEqual(c.featureControl, { ipAddrsNoIpam: false, floatingIps: false });
     assert.equal(c.containerSettings.allowIpForwarding, true);
     assert.equal(c.raw, raw);
   });
@@ -165,6 +165,11 @@ describe('parseNetConf: bad values name the field and the value', () => {
     rejects({ ipam: {} }, 7, /ipam\.type is missing/);
     rejects({ ipam: { type: 5 } }, 2, /ipam\.type 5/);
     rejects({ ipam: { type: '../bin/evil' } }, 2, /ipam\.type "\.\.\/bin\/evil"/, /not a path/);
+  });
+
+  it('feature_control switches Tortie does not implement are refused when true → 2', () => {
+    rejects({ feature_control: { floating_ips: true } }, 2, /feature_control\.floating_ips true/, /not supported by Tortie/);
+    rejects({ feature_control: { ip_addrs_no_ipam: true } }, 2, /feature_control\.ip_addrs_no_ipam true/, /not supported by Tortie/);
   });
 
   it('sections of the wrong JSON type → 7', () => {

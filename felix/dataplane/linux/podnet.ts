@@ -73,6 +73,12 @@ export interface UnwirePodSpec {
   netns: string;
   ifname: string;
   hostIfName: string;
+  /**
+   * Whether the host veth may be deleted when it is still there after the container side is gone
+   * (default true). False when the host interface now belongs to another sandbox of the same pod:
+   * then only the container's own namespace is cleaned.
+   */
+  hostSide?: boolean;
 }
 
 export interface PodNetOptions {
@@ -486,8 +492,9 @@ export async function wirePod(spec: WirePodSpec, opts?: PodNetOptions): Promise<
 
 /**
  * Removes a pod's wiring: the container interface (inside the netns, when it still exists), which
- * takes its host peer and the host routes through it; then the host veth if it is still there (netns
- * gone, or the container end was not its peer). Succeeds when any of them is already gone.
+ * takes its host peer and the host routes through it; then, unless `hostSide` is false, the host veth
+ * if it is still there (netns gone, or the container end was not its peer). Succeeds when any of them
+ * is already gone.
  *
  * Sequential on purpose: one veth deletion normally does all, and the kernel's deletion (15–30 ms of
  * RCU waits here) dominates; a parallel second deletion would only queue behind it on the RTNL lock.
@@ -509,7 +516,7 @@ export async function unwirePod(spec: UnwirePodSpec, opts?: PodNetOptions): Prom
     });
   }
   // Host side.
-  if (hostIfExists(spec.hostIfName)) {
+  if (spec.hostSide !== false && hostIfExists(spec.hostIfName)) {
     await step('delete host interface', async () => {
       const kind = await hostLinkKind(ip, spec.hostIfName);
       if (kind === null) return;

@@ -614,6 +614,22 @@ export class IPAM {
     return items.map((kv) => JSON.parse(kv.value) as BlockData);
   }
 
+  /** The addresses a handle holds now (read from its blocks), IPv4 before IPv6; [] when none. */
+  async addressesOfHandle(handleId: string): Promise<string[]> {
+    const hkv = await this.store.get(handleKey(handleId));
+    if (!hkv) return [];
+    const out: { version: IPVersion; text: string }[] = [];
+    for (const blockText of Object.keys((JSON.parse(hkv.value) as HandleData).block ?? {})) {
+      const cidr = parseCIDR(blockText);
+      const kv = cidr ? await this.store.get(blockKey(cidr)) : null;
+      if (!cidr || !kv) continue;
+      for (const o of ordinalsOfHandle(JSON.parse(kv.value) as BlockData, handleId)) {
+        out.push({ version: cidr.version, text: formatIP({ version: cidr.version, value: cidr.network + BigInt(o) }) });
+      }
+    }
+    return out.sort((a, b) => a.version - b.version).map((a) => a.text);
+  }
+
   /** Who holds an address: handle and attributes, or null when it is free. */
   async assignment(text: string): Promise<{ handleId?: string; attrs: Record<string, string> } | null> {
     const ip = parseIP(text);
