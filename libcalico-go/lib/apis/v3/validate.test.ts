@@ -229,8 +229,37 @@ describe('malformed resources are refused naming the field path and the value', 
     ['ICMP code without type', rule({ action: 'Allow', protocol: 'ICMP', icmp: { code: 3 } }), 'spec.ingress[0].icmp.code', '3', 'type'],
     ['ICMP with ipVersion 6', rule({ action: 'Allow', protocol: 'ICMP', ipVersion: 6 }), 'spec.ingress[0].protocol', '"ICMP"', 'ipVersion 4'],
     ['unknown rule field', rule({ action: 'Allow', dst: {} }), 'spec.ingress[0].dst', '{}'],
-    ['preDNAT without applyOnForward', res('GlobalNetworkPolicy', 'gnp1', { preDNAT: true }), 'spec.applyOnForward', 'false', 'must be true when preDNAT is true'],
-    ['preDNAT with egress rules', res('GlobalNetworkPolicy', 'gnp1', { preDNAT: true, applyOnForward: true, egress: [{ action: 'Allow' }] }), 'spec.egress', '[{"action":"Allow"}]', 'cannot have egress rules'],
+    // Host endpoint policy is not enforced by Tortie: its flags are refused (Calico's checks of
+    // their combinations are moot).
+    ['preDNAT', res('GlobalNetworkPolicy', 'gnp1', { preDNAT: true, applyOnForward: true }), 'spec.preDNAT', 'true', 'host endpoint policy is not enforced by Tortie'],
+    ['doNotTrack', res('GlobalNetworkPolicy', 'gnp1', { doNotTrack: true, applyOnForward: true }), 'spec.doNotTrack', 'true', 'host endpoint policy is not enforced by Tortie'],
+    ['applyOnForward', res('GlobalNetworkPolicy', 'gnp1', { applyOnForward: true }), 'spec.applyOnForward', 'true', 'host endpoint policy is not enforced by Tortie'],
+    ['HostEndpoint', res('HostEndpoint', 'h1', { node: 'n1', interfaceName: 'eth0' }), 'kind', '"HostEndpoint"', 'host endpoint policy is not enforced by Tortie'],
+    // No L7 enforcement: an Allow limited to GET would allow every request.
+    [
+      'rule http match',
+      rule({ action: 'Allow', protocol: 'TCP', http: { methods: ['GET'] } }),
+      'spec.ingress[0].http',
+      '{"methods":["GET"]}',
+      'Tortie has no L7 (HTTP) enforcement',
+    ],
+    [
+      'profile rule http match',
+      res('Profile', 'pr1', { ingress: [{ action: 'Allow', http: { paths: [{ prefix: '/api' }] } }] }),
+      'spec.ingress[0].http',
+      '{"paths":[{"prefix":"/api"}]}',
+      'Tortie has no L7 (HTTP) enforcement',
+    ],
+    ['FelixConfiguration wireguardEnabled', res('FelixConfiguration', 'default', { wireguardEnabled: true }), 'spec.wireguardEnabled', 'true', 'this kernel has no WireGuard'],
+    ['FelixConfiguration wireguardEnabledV6', res('FelixConfiguration', 'node.n1', { wireguardEnabledV6: true }), 'spec.wireguardEnabledV6', 'true', 'not supported by Tortie'],
+    ['FelixConfiguration bpfEnabled', res('FelixConfiguration', 'default', { bpfEnabled: true }), 'spec.bpfEnabled', 'true', 'Tortie has no eBPF dataplane'],
+    [
+      'FelixConfiguration useInternalDataplaneDriver false',
+      res('FelixConfiguration', 'default', { useInternalDataplaneDriver: false, dataplaneDriver: '/usr/bin/other' }),
+      'spec.useInternalDataplaneDriver',
+      'false',
+      'no external dataplane drivers',
+    ],
     ['network set net invalid', res('GlobalNetworkSet', 'gns1', { nets: ['1.2.3.4/40'] }), 'spec.nets[0]', '"1.2.3.4/40"'],
     ['tier name with a dot', res('Tier', 'a.b', {}), 'metadata.name', '"a.b"'],
     ['tier bad defaultAction', res('Tier', 'security', { defaultAction: 'Allow' }), 'spec.defaultAction', '"Allow"'],
@@ -335,20 +364,28 @@ describe('defaults and canonical forms per kind', () => {
     assert.deepEqual(types({ types: ['Egress'] }), ['Egress']);
   });
 
-  it('GlobalNetworkPolicy flags and a named port without protocol are accepted', () => {
+  it('GlobalNetworkPolicy host endpoint flags false and a named port without protocol are accepted', () => {
     const out = validateResource(
       res('GlobalNetworkPolicy', 'security.host-fw', {
         tier: 'security',
         order: 10.5,
         selector: 'has(host)',
-        doNotTrack: true,
-        applyOnForward: true,
+        doNotTrack: false,
+        preDNAT: false,
+        applyOnForward: false,
         ingress: [{ action: 'Allow', destination: { ports: ['ssh'] } }],
       }),
     );
     assert.equal(out.spec!.tier, 'security');
     assert.equal(out.spec!.order, 10.5);
-    assert.equal(out.spec!.doNotTrack, true);
+    // false is Calico's default (omitempty): dropped.
+    assert.equal(out.spec!.doNotTrack, undefined);
+    assert.equal(out.spec!.applyOnForward, undefined);
+  });
+
+  it('FelixConfiguration: wireguard/bpf switched off and WireGuard-only settings are accepted', () => {
+    const out = validateResource(res('FelixConfiguration', 'default', { wireguardEnabled: false, bpfEnabled: false, wireguardMTU: 1400, useInternalDataplaneDriver: true }));
+    assert.deepEqual(out.spec, { bpfEnabled: false, useInternalDataplaneDriver: true, wireguardEnabled: false, wireguardMTU: 1400 });
   });
 
   it('WorkloadEndpoint: name derived from the spec, Calico labels added', () => {
@@ -464,9 +501,19 @@ describe('defaults and canonical forms per kind', () => {
     });
   });
 
-  it('HostEndpoint and Profile', () => {
-    const hep = validateResource(res('HostEndpoint', 'n1-eth0', { node: 'n1', interfaceName: '*', expectedIPs: ['10.0.0.11'], ports: [{ name: 'ssh', protocol: 'TCP', port: 22 }] }));
-    assert.equal(hep.spec!.interfaceName, '*');
+  it('HostEndpoint refused even when well-formed (one issue), Profile accepted', () => {
+    assert.throws(
+      () => validateResource(res('HostEndpoint', 'n1-eth0', { node: 'n1', interfaceName: '*', expectedIPs: ['10.0.0.11'], ports: [{ name: 'ssh', protocol: 'TCP', port: 22 }] })),
+      (e: unknown) => {
+        assert.ok(e instanceof ValidationError);
+        assert.deepEqual(e.issues.map((i) => i.path), ['kind']);
+        assert.equal(
+          e.message,
+          'HostEndpoint "n1-eth0": kind: "HostEndpoint" is not supported: host endpoint policy is not enforced by Tortie (it polices pods only), so a HostEndpoint would protect nothing',
+        );
+        return true;
+      },
+    );
     const pro = validateResource(res('Profile', 'kns.kube-system', { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }], labelsToApply: { 'pcns.projectcalico.org/name': 'kube-system' } }));
     assert.deepEqual(pro.spec!.ingress, [{ action: 'Allow' }]);
   });

@@ -269,7 +269,17 @@ export function validateWorkloadEndpointSpec(ctx: Ctx, spec: Obj, m: EndpointMet
 // ---------------------------------------------------------------------------------------------
 // HostEndpoint
 
+/**
+ * HostEndpoints are refused (stored ones stay readable and deletable): Tortie enforces no policy on
+ * host interfaces, so one would protect nothing. The spec is still checked, so that every problem
+ * is named at once.
+ */
 export function validateHostEndpointSpec(ctx: Ctx, spec: Obj): Obj {
+  ctx.invalid(
+    'kind',
+    'HostEndpoint',
+    'is not supported: host endpoint policy is not enforced by Tortie (it polices pods only), so a HostEndpoint would protect nothing',
+  );
   checkKnown(ctx, spec, 'spec', ['node', 'interfaceName', 'expectedIPs', 'profiles', 'ports'], 'HostEndpoint spec');
   const out: Obj = {};
   const node = readString(ctx, spec, 'node', 'spec', { required: true });

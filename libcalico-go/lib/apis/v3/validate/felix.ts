@@ -1,10 +1,15 @@
 // FelixConfiguration: `default` (global), `node.<nodename>` (per node), or any other name with a
 // nodeSelector (selector-scoped). Unset fields mean "Felix's default / inherit", so nothing is
-// filled in. Every field is type-checked against FELIX_FIELDS; unknown fields are refused.
+// filled in. Every field is type-checked against FELIX_FIELDS; unknown fields are refused, and so
+// are values asking for what Tortie lacks and must not pretend to give (felix-support.ts:
+// wireguardEnabled/wireguardEnabledV6/wireguardHostEncryptionEnabled true, bpfEnabled true,
+// useInternalDataplaneDriver false). Reading stored resources does not validate them, so such
+// data written by Calico stays readable (the agent reports it at start-up).
 
 import { checkCIDR, checkDuration, checkInterfaceName, checkIP, checkPort, checkSelector } from './common.js';
 import { type Ctx, type Obj, checkEnum, checkInt, checkKnown, isObj, join } from './context.js';
 import { FELIX_FIELDS, type FelixFieldType } from './felix-fields.js';
+import { felixSupport } from './felix-support.js';
 
 function typeWord(v: unknown): string {
   return Array.isArray(v) ? 'a list' : v === null ? 'null' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
@@ -227,7 +232,10 @@ export function validateFelixConfigurationSpec(ctx: Ctx, spec: Obj): Obj {
     const ft = FELIX_FIELDS[k];
     if (!ft || v === undefined || v === null) continue;
     const c = checkFelixValue(ctx, ft, v, join('spec', k));
-    if (c !== undefined) out[k] = c;
+    if (c === undefined) continue;
+    out[k] = c;
+    const support = felixSupport(k, c, 'resource');
+    if (support.kind === 'refused') ctx.invalid(join('spec', k), c, `is not supported by Tortie: ${support.reason}`);
   }
   if (spec.routeTableRange !== undefined && spec.routeTableRanges !== undefined) {
     ctx.invalid('spec.routeTableRanges', spec.routeTableRanges, 'cannot be set together with spec.routeTableRange');

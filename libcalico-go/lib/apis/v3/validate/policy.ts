@@ -78,23 +78,23 @@ export function validateNetworkPolicySpec(ctx: Ctx, spec: Obj, m: PolicyMeta): O
   return commonPolicy(ctx, spec, false, m);
 }
 
+/** Why the host endpoint flags of a GlobalNetworkPolicy are refused. */
+export const HOST_ENDPOINT_POLICY_REASON = 'host endpoint policy is not enforced by Tortie';
+
+const HEP_FLAG_DETAIL: Record<string, string> = {
+  doNotTrack: 'untracked policy applies to host endpoints only, so this policy would police nothing',
+  preDNAT: 'pre-DNAT policy applies to host endpoints only, so this policy would police nothing',
+  applyOnForward: 'it only changes how the policy applies to host endpoints; remove it, pods are policed the same without it',
+};
+
 export function validateGlobalNetworkPolicySpec(ctx: Ctx, spec: Obj, m: PolicyMeta): Obj {
   const out = commonPolicy(ctx, spec, true, m);
-  const doNotTrack = readBool(ctx, spec, 'doNotTrack', 'spec');
-  const preDNAT = readBool(ctx, spec, 'preDNAT', 'spec');
-  const applyOnForward = readBool(ctx, spec, 'applyOnForward', 'spec');
-  if (doNotTrack) out.doNotTrack = true;
-  if (preDNAT) out.preDNAT = true;
-  if (applyOnForward) out.applyOnForward = true;
-  if (doNotTrack && preDNAT) ctx.say('spec.preDNAT', true, 'preDNAT and doNotTrack cannot both be true');
-  if (preDNAT && Array.isArray(spec.egress) && spec.egress.length > 0) {
-    ctx.invalid('spec.egress', spec.egress, `is not allowed: a preDNAT policy cannot have egress rules (${spec.egress.length} given)`);
-  }
-  if (preDNAT && Array.isArray(spec.types) && spec.types.includes('Egress')) {
-    ctx.invalid('spec.types', spec.types, 'may not include Egress in a preDNAT policy');
-  }
-  if ((doNotTrack || preDNAT) && !applyOnForward) {
-    ctx.invalid('spec.applyOnForward', spec.applyOnForward ?? false, `must be true when ${preDNAT ? 'preDNAT' : 'doNotTrack'} is true`);
+  // Calico's host endpoint flags: Tortie polices pods only, so `true` is refused (false is the
+  // default and dropped). Calico's checks of their combinations are moot and not made.
+  for (const flag of ['doNotTrack', 'preDNAT', 'applyOnForward'] as const) {
+    if (readBool(ctx, spec, flag, 'spec')) {
+      ctx.invalid(`spec.${flag}`, true, `is not supported: ${HOST_ENDPOINT_POLICY_REASON} (${HEP_FLAG_DETAIL[flag]})`);
+    }
   }
   return out;
 }

@@ -220,43 +220,14 @@ export function validateRule(ctx: Ctx, r: Obj, p: string, rc: RuleContext): Obj 
     }
   }
 
-  const http = readObj(ctx, r, 'http', p);
-  if (http) {
-    const hp = join(p, 'http');
-    checkKnown(ctx, http, hp, ['methods', 'paths'], 'http');
-    const ho: Obj = {};
-    const methods = readStringList(ctx, http, 'methods', hp);
-    if (methods) {
-      if (new Set(methods).size !== methods.length) ctx.invalid(join(hp, 'methods'), methods, 'lists a method more than once');
-      ho.methods = methods;
-    }
-    put(
-      ho,
-      'paths',
-      readObjList(ctx, http, 'paths', hp, (o, pp) => {
-        checkKnown(ctx, o, pp, ['exact', 'prefix'], 'an HTTP path');
-        const exact = readString(ctx, o, 'exact', pp);
-        const prefix = readString(ctx, o, 'prefix', pp);
-        if (exact && prefix) {
-          ctx.say(pp, o, `set exact ${JSON.stringify(exact)} or prefix ${JSON.stringify(prefix)}, not both`);
-          return undefined;
-        }
-        const v = exact || prefix;
-        if (!v) {
-          ctx.missing(join(pp, 'exact'), 'an HTTP path needs exact or prefix');
-          return undefined;
-        }
-        if (!v.startsWith('/') || /[? #]/.test(v)) {
-          ctx.invalid(join(pp, exact ? 'exact' : 'prefix'), v, 'is not a valid HTTP path (must start with "/" and not contain "?", "#" or spaces)');
-          return undefined;
-        }
-        return exact ? { exact } : { prefix };
-      }),
+  // Calico's HTTP match (Application Layer Policy) needs an L7 proxy; Tortie polices L3/L4 only,
+  // so an Allow limited to some requests would allow them all: refused.
+  if (r.http !== undefined && r.http !== null) {
+    ctx.invalid(
+      join(p, 'http'),
+      r.http,
+      'is not supported: Tortie has no L7 (HTTP) enforcement, so the rule would allow every request on its connections; remove http (or the rule)',
     );
-    if (out.action !== undefined && out.action !== 'Allow') ctx.invalid(hp, http, `is only allowed on Allow rules (action is ${out.action})`);
-    if (protocol !== undefined && protocol !== 'TCP' && protocol !== 6) ctx.invalid(hp, http, `needs protocol TCP or unset (protocol is ${JSON.stringify(protocol)})`);
-    if (rc.direction === 'egress') ctx.invalid(hp, http, 'is not allowed in an egress rule');
-    out.http = ho;
   }
 
   const md = readObj(ctx, r, 'metadata', p);
