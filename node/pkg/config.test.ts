@@ -102,7 +102,13 @@ test('a full calico-node style environment', () => {
   assert.equal(c.runDir, '/run/t');
   assert.equal(c.cniSocket, '/run/t/cni.sock');
   assert.equal(c.nodenameFile, '/var/lib/t/nodename');
-  assert.deepEqual(c.warnings, ['FELIX_NOSUCHTHING="1": not a Felix parameter Tortie knows; ignored']);
+  assert.equal(c.felix.ipv6Support, false);
+  // Known Felix parameters Tortie does not implement get one warning each; unknown ones too.
+  assert.deepEqual(c.warnings, [
+    'FELIX_FELIXHOSTNAME="x": not supported by Tortie (Tortie reads NODENAME); ignored',
+    'FELIX_NOSUCHTHING="1": not a Felix parameter Tortie knows; ignored',
+    'FELIX_ROUTEREFRESHINTERVAL="90": not supported by Tortie; ignored',
+  ]);
 });
 
 test('IP and autodetection forms', () => {

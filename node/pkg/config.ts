@@ -18,7 +18,14 @@
 //   Felix's (true/false, 1/0, yes/no, y/n, t/f, any case).
 // * FELIX_<NAME> is matched case-insensitively against Felix's parameter names (the v1 names of
 //   the FelixConfiguration fields); typed ones are checked, unknown ones are ignored with a
-//   warning as Felix does.
+//   warning as Felix does. A known one is then in force, refused (it asks for what Tortie lacks
+//   and must not pretend to give: FELIX_WIREGUARDENABLED=true, FELIX_BPFENABLED=true, …), or
+//   accepted with one warning saying Tortie does not support it (felix-support.ts decides).
+// * FELIX_IPV6SUPPORT (default true, as Felix): false keeps the agent from writing any IPv6
+//   sysctl and refuses pods that would get an IPv6 address.
+// * TORTIE_BGP_SECRETS_DIR: where BGP passwords (BGPPeer password.secretKeyRef, BGPConfiguration
+//   nodeMeshPassword.secretKeyRef) are read, as `<dir>/<secret name>/<key>` (a mounted
+//   Kubernetes Secret per directory). Unset: such passwords cannot be resolved.
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import {
@@ -29,6 +36,7 @@ import {
   settingsFromEnv,
 } from '../../libcalico-go/lib/config/datastore-config.js';
 import { FELIX_FIELDS, type FelixFieldType } from '../../libcalico-go/lib/apis/v3/validate/felix-fields.js';
+import { felixSupport, unsupportedText } from '../../libcalico-go/lib/apis/v3/validate/felix-support.js';
 import { type EncapMode, normalizeEncapMode } from '../../libcalico-go/lib/apis/v3/validate/ippool.js';
 import { isDNSSubdomain } from '../../libcalico-go/lib/apis/v3/validate/common.js';
 import { cidrOverlaps, formatCIDR, hasHostBits, parseCIDR, parseIP } from '../../libcalico-go/lib/net/ip.js';
@@ -108,6 +116,8 @@ export interface FelixSettings {
   /** Explicit IpInIpEnabled / VXLANEnabled; undefined = follow the IP pools. */
   ipipEnabled?: boolean;
   vxlanEnabled?: boolean;
+  /** FELIX_IPV6SUPPORT (default true): false = no IPv6 sysctls, no pods with IPv6 addresses. */
+  ipv6Support: boolean;
   /** Every recognised FELIX_* setting, keyed by FelixConfiguration field (or Felix-only name). */
   params: Record<string, string | number | boolean>;
 }
@@ -133,6 +143,8 @@ export interface AgentConfig {
   nodenameFile: string;
   /** `$TORTIE_STATE_DIR/mtu` */
   mtuFile: string;
+  /** TORTIE_BGP_SECRETS_DIR: BGP passwords as `<dir>/<secret>/<key>`; undefined when unset. */
+  bgpSecretsDir?: string;
   /** Accepted with a remark (e.g. unknown FELIX_* variables, a CIDR with host bits). */
   warnings: string[];
 }
@@ -320,6 +332,7 @@ const FELIX_V1_OVERRIDES: Record<string, string> = {
   ipipMTU: 'IpInIpMtu',
   vxlanEnabled: 'VXLANEnabled',
   iptablesPostWriteCheckInterval: 'IptablesPostWriteCheckIntervalSecs',
+  iptablesLockTimeout: 'IptablesLockTimeoutSecs',
   iptablesLockProbeInterval: 'IptablesLockProbeIntervalMillis',
   netlinkTimeout: 'NetlinkTimeoutSecs',
   reportingInterval: 'ReportingIntervalSecs',
@@ -360,6 +373,7 @@ const FELIX_ONLY_PARAMS = [
   'DebugDisableLogDropping',
   'DebugPanicAfter',
   'DebugSimulateDataRace',
+  'IgnoreLooseRPF',
 ];
 
 interface FelixParam {
@@ -426,8 +440,12 @@ function parseFelix(p: Problems, env: Env, warnings: string[]): FelixSettings {
       continue;
     }
     const parsed = felixValue(p, name, param, v);
-    if (parsed !== undefined) params[param.key] = parsed;
     rawOf[param.key] = name;
+    if (parsed === undefined) continue;
+    params[param.key] = parsed;
+    const support = felixSupport(param.key, parsed, 'env');
+    if (support.kind === 'refused') p.add(name, v, `is not supported: ${support.reason}; unset it or set it to ${parsed === true ? 'false' : 'true'}`);
+    else if (support.kind === 'unsupported') warnings.push(`${name}=${show(v)}: ${unsupportedText(support)}`);
   }
   const num = (k: string, d: number) => (typeof params[k] === 'number' ? (params[k] as number) : d);
   const bool = (k: string) => (typeof params[k] === 'boolean' ? (params[k] as boolean) : undefined);
@@ -454,6 +472,7 @@ function parseFelix(p: Problems, env: Env, warnings: string[]): FelixSettings {
     vxlanMTU: num('vxlanMTU', 0),
     ipipEnabled: bool('ipipEnabled'),
     vxlanEnabled: bool('vxlanEnabled'),
+    ipv6Support: bool('ipv6Support') ?? true,
     params,
   };
 }
@@ -631,6 +650,7 @@ export function parseAgentConfig(env: Env, opts: ParseOptions = {}): AgentConfig
   const runDir = (get('TORTIE_RUN_DIR') !== undefined ? absDir(p, 'TORTIE_RUN_DIR', get('TORTIE_RUN_DIR')!) : undefined) ?? DEFAULTS.runDir;
   const stateDir =
     (get('TORTIE_STATE_DIR') !== undefined ? absDir(p, 'TORTIE_STATE_DIR', get('TORTIE_STATE_DIR')!) : undefined) ?? DEFAULTS.stateDir;
+  const bgpSecretsDir = get('TORTIE_BGP_SECRETS_DIR') !== undefined ? absDir(p, 'TORTIE_BGP_SECRETS_DIR', get('TORTIE_BGP_SECRETS_DIR')!) : undefined;
   const cniSocket = join(runDir, 'cni.sock');
   if (Buffer.byteLength(cniSocket) > 107) {
     p.add('TORTIE_RUN_DIR', runDir, `makes the socket path ${cniSocket} longer than a unix socket address allows (107 bytes)`);
@@ -653,6 +673,7 @@ export function parseAgentConfig(env: Env, opts: ParseOptions = {}): AgentConfig
     cniSocket,
     nodenameFile: join(stateDir, 'nodename'),
     mtuFile: join(stateDir, 'mtu'),
+    ...(bgpSecretsDir !== undefined ? { bgpSecretsDir } : {}),
     warnings,
   };
 }
