@@ -203,38 +203,70 @@ test('AS number inheritance: node, node.<name>, default, 64512', () => {
   assert.equal(peer(own, 'Mesh_10_0_0_12').asNumber, 64512);
 });
 
-test('passwords: secretKeyRef resolved, unresolved refused, optional skipped, bad ones refused', () => {
+test('passwords: secretKeyRef resolved, optional skipped; a peer whose password cannot be used is left out, the others stay', () => {
   const s = kitchenSinkScenario();
   const m = buildBgpModel(inputFor(s, 'playcekube-master01'));
   assert.ok(m.peers.filter((p) => p.type === 'mesh').every((p) => p.password === 'mesh-pass-1'));
   assert.equal(peer(m, 'Global_10_0_0_1').password, 'tor pass #2');
   assert.equal(peer(m, 'Global_10_0_0_3').password, undefined);
+  assert.deepEqual(m.problems, []);
 
-  const noSecret = { ...inputFor(s, 'playcekube-master01'), secret: () => undefined };
-  assert.throws(() => buildBgpModel(noSecret), (e: Error) => e instanceof BgpModelError && /nodeMeshPassword: password secret "bgp-secrets" key "mesh" could not be resolved/.test(e.message));
-  assert.throws(() => buildBgpModel({ ...inputFor(s, 'playcekube-master01'), secret: undefined }), /needs a secret resolver/);
+  // The mesh password cannot be resolved: the mesh peers are left out, every BGPPeer stays.
+  const names = (x: BgpModel) => x.peers.map((p) => p.name);
+  const noMesh = buildBgpModel({ ...inputFor(s, 'playcekube-master01'), secret: (n, k) => (k === 'mesh' ? undefined : s.secrets?.[n]?.[k]) });
+  assert.deepEqual(names(noMesh), names(m).filter((n) => !n.startsWith('Mesh_')));
+  assert.equal(noMesh.problems.length, 1);
+  assert.match(
+    noMesh.problems[0],
+    /^BGPConfiguration default nodeMeshPassword: password secret "bgp-secrets" key "mesh" could not be resolved; the node-to-node mesh peers are left out of the BIRD configuration \(the other peers are not affected\)$/,
+  );
+  // No resolver at all: said so.
+  const none = buildBgpModel({ ...inputFor(s, 'playcekube-master01'), secret: undefined });
+  assert.ok(none.problems.some((p) => /key "mesh" could not be resolved \(no secret resolver was given\)/.test(p)), none.problems.join('\n'));
+  // A resolver that says where it looked, and one that fails to read.
+  const where = Object.assign(() => undefined, { where: (n: string, k: string) => `no file /s/${n}/${k}` });
+  assert.ok(buildBgpModel({ ...inputFor(s, 'playcekube-master01'), secret: where }).problems.some((p) => /could not be resolved \(no file \/s\/bgp-secrets\/mesh\)/.test(p)));
+  const failing = buildBgpModel({
+    ...inputFor(s, 'playcekube-master01'),
+    secret: () => {
+      throw new Error('cannot read /s/bgp-secrets/mesh: EACCES');
+    },
+  });
+  assert.ok(failing.problems.some((p) => /key "mesh" could not be read: cannot read \/s\/bgp-secrets\/mesh: EACCES/.test(p)));
 
+  // One BGPPeer's secret is missing: that peer is left out, the other global peer and the mesh stay.
   const g = globalPeersScenario();
+  const full = buildBgpModel(inputFor(g, 'playcekube-worker01'));
   g.secrets = {};
-  assert.throws(() => buildBgpModel(inputFor(g, 'playcekube-worker01')), /BGPPeer tor: password secret "bgp-secrets" key "tor" could not be resolved/);
+  const noTor = buildBgpModel(inputFor(g, 'playcekube-worker01'));
+  assert.deepEqual(names(noTor), names(full).filter((n) => n !== 'Global_10_0_0_1'));
+  assert.ok(names(noTor).includes('Global_10_0_0_5_port_1790'));
+  assert.ok(names(noTor).some((n) => n.startsWith('Mesh_')));
+  assert.equal(noTor.problems.length, 1);
+  assert.match(noTor.problems[0], /^BGPPeer tor: password secret "bgp-secrets" key "tor" could not be resolved; its peerings are left out of the BIRD configuration/);
   (g.bgpPeers[1].spec as Record<string, unknown>).password = { secretKeyRef: { name: 'x', key: 'y', optional: true } };
   g.bgpPeers.splice(0, 1);
   const opt = buildBgpModel(inputFor(g, 'playcekube-worker01'));
   assert.equal(peer(opt, 'Global_10_0_0_5_port_1790').password, undefined);
   assert.ok(opt.notes.some((n) => /optional secret x\/y not found/.test(n)));
+  assert.deepEqual(opt.problems, []);
 
-  // Inline (test convenience) and refused values.
+  // Inline (test convenience) and values BIRD or the kernel cannot take: that peer left out, the other kept.
   const inline = seedScenario();
+  const ok = res('BGPPeer', 'q', { peerIP: '10.0.0.8', asNumber: 65000 });
   inline.bgpPeers = [res('BGPPeer', 'p', { peerIP: '10.0.0.9', asNumber: 65000, password: 'inline-pw' })];
   assert.equal(peer(buildBgpModel(inputFor(inline, 'playcekube-worker02')), 'Global_10_0_0_9').password, 'inline-pw');
   for (const bad of ['has"quote', 'back\\slash', 'new\nline', 'x'.repeat(81), '']) {
-    inline.bgpPeers = [res('BGPPeer', 'p', { peerIP: '10.0.0.9', asNumber: 65000, password: bad })];
-    assert.throws(() => buildBgpModel(inputFor(inline, 'playcekube-worker02')), BgpModelError, JSON.stringify(bad));
+    inline.bgpPeers = [res('BGPPeer', 'p', { peerIP: '10.0.0.9', asNumber: 65000, password: bad }), ok];
+    const b = buildBgpModel(inputFor(inline, 'playcekube-worker02'));
+    assert.ok(!names(b).includes('Global_10_0_0_9'), JSON.stringify(bad));
+    assert.ok(names(b).includes('Global_10_0_0_8'), JSON.stringify(bad));
+    assert.match(b.problems.join('\n'), /^BGPPeer p: the password (is empty|contains|is longer)/, JSON.stringify(bad));
   }
   // A BGPPeer that does not apply to this node does not need its secret.
   const elsewhere = seedScenario();
   elsewhere.bgpPeers = [res('BGPPeer', 'p', { node: 'playcekube-master01', peerIP: '10.0.0.9', asNumber: 65000, password: { secretKeyRef: { name: 'nope', key: 'k' } } })];
-  assert.doesNotThrow(() => buildBgpModel(inputFor(elsewhere, 'playcekube-worker02')));
+  assert.deepEqual(buildBgpModel(inputFor(elsewhere, 'playcekube-worker02')).problems, []);
 });
 
 test('peer options: port, local AS, next hop, TTL security, source address', () => {

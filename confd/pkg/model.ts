@@ -24,10 +24,14 @@
 // * A peer that is this node itself is never included; two peerings that reach the same address
 //   and port are merged (node-specific before global before mesh; then BGPPeer name order).
 // * Passwords: `password.secretKeyRef {name, key}` (BGPPeer) and `nodeMeshPassword.secretKeyRef`
-//   (default BGPConfiguration) are read through `secret(name, key)`; an unresolved reference
-//   refuses the whole build (BgpModelError) unless it is `optional: true`. A plain string
-//   `password` is accepted too (not Calico's API: a convenience for tests and hand-written input).
-//   Passwords must be printable, without `"` or `\`, and at most 80 bytes (TCP-MD5 key limit).
+//   (default BGPConfiguration) are read through `secret(name, key)` (tortie-node: files below
+//   TORTIE_BGP_SECRETS_DIR, secrets.ts). A password that cannot be used — unresolved (unless
+//   `optional: true`, which means no password), unreadable, or one BIRD or the kernel cannot take —
+//   leaves out only the peerings that need it: that BGPPeer's, or all mesh peers for the mesh
+//   password; the reason is in `problems`, and every other peer is configured as usual. A plain
+//   string `password` is accepted too (not Calico's API: a convenience for tests and hand-written
+//   input). Passwords must be printable, without `"` or `\`, and at most 80 bytes (TCP-MD5 key
+//   limit).
 // * Pools: CIDR, natOutgoing, ipipMode/vxlanMode (normalised as IPPool validation does),
 //   disableBGPExport, disabled. Blocks: canonical, sorted, full-length (/32, /128) ones dropped as
 //   Calico's bird_aggr does.
@@ -41,6 +45,7 @@ import { normalizeEncapMode } from '../../libcalico-go/lib/apis/v3/validate/ippo
 import { type IPVersion, bitsOf, compareCIDR, formatCIDR, formatIP, parseCIDR, parseIP } from '../../libcalico-go/lib/net/ip.js';
 import { type Selector, parseSelector } from '../../libcalico-go/lib/selector/index.js';
 import { BGP_PORT, type PeerType, protocolName } from './names.js';
+import type { SecretResolver } from './secrets.js';
 
 export const DEFAULT_AS_NUMBER = 64512;
 export const MAX_PASSWORD_BYTES = 80;
@@ -122,6 +127,8 @@ export interface BgpModel {
   /** Service CIDRs advertised from this node (serviceClusterIPs, serviceExternalIPs, serviceLoadBalancerIPs). */
   serviceCidrs: string[];
   notes: string[];
+  /** Peerings left out because something they need is missing (a password): for the Node's status. */
+  problems: string[];
 }
 
 export interface BuildBgpModelInput {
@@ -132,8 +139,8 @@ export interface BuildBgpModelInput {
   ipPools?: readonly Resource[];
   /** This node's block CIDRs. */
   affineBlocks?: readonly string[];
-  /** Resolves a secretKeyRef; undefined when the secret or key does not exist. */
-  secret?: (name: string, key: string) => string | undefined;
+  /** Resolves a secretKeyRef; undefined when the secret or key does not exist (may throw). */
+  secret?: SecretResolver;
   /** calico-node's CALICO_ROUTER_ID: an IPv4 address, or `hash` (derived from the node name). */
   routerId?: string;
 }
@@ -239,19 +246,40 @@ function resolvePassword(v: unknown, what: string, secret: BuildBgpModelInput['s
   const name = str(ref.name);
   const key = str(ref.key);
   if (!name || !key) throw new BgpModelError(`${what}: password.secretKeyRef needs both name and key`);
-  const value = secret?.(name, key);
+  const which = `password secret ${JSON.stringify(name)} key ${JSON.stringify(key)}`;
+  let value: string | undefined;
+  try {
+    value = secret?.(name, key);
+  } catch (e) {
+    throw new BgpModelError(`${what}: ${which} could not be read: ${(e as Error).message}`);
+  }
   if (value === undefined) {
     if (ref.optional === true) {
       notes.push(`${what}: optional secret ${name}/${key} not found; no password used`);
       return undefined;
     }
-    throw new BgpModelError(
-      secret
-        ? `${what}: password secret ${JSON.stringify(name)} key ${JSON.stringify(key)} could not be resolved`
-        : `${what}: password secret ${JSON.stringify(name)} key ${JSON.stringify(key)} needs a secret resolver, and none was given`,
-    );
+    const where = secret ? secret.where?.(name, key) : 'no secret resolver was given';
+    throw new BgpModelError(`${what}: ${which} could not be resolved${where ? ` (${where})` : ''}`);
   }
   return checkPassword(value, what);
+}
+
+/** resolvePassword, or the reason it failed (BgpModelError) recorded in `problems`. */
+function tryPassword(
+  v: unknown,
+  what: string,
+  secret: BuildBgpModelInput['secret'],
+  notes: string[],
+  problems: string[],
+  leftOut: string,
+): { ok: true; password: string | undefined } | { ok: false } {
+  try {
+    return { ok: true, password: resolvePassword(v, what, secret, notes) };
+  } catch (e) {
+    if (!(e instanceof BgpModelError)) throw e;
+    problems.push(`${e.message}; ${leftOut} left out of the BIRD configuration (the other peers are not affected)`);
+    return { ok: false };
+  }
 }
 
 const TYPE_RANK: Record<PeerType, number> = { mesh: 0, global: 1, node: 2 };
@@ -293,6 +321,7 @@ function sortCidrs(list: Iterable<string>): string[] {
 
 export function buildBgpModel(input: BuildBgpModelInput): BgpModel {
   const notes: string[] = [];
+  const problems: string[] = [];
   const configs = new Map<string, Obj>();
   for (const r of input.bgpConfigurations ?? []) configs.set(r.metadata.name, obj(r.spec) ?? {});
   const dflt = configs.get('default') ?? {};
@@ -375,9 +404,10 @@ export function buildBgpModel(input: BuildBgpModelInput): BgpModel {
   if (meshEnabled && me.rrClusterId) {
     notes.push(`this node is a route reflector (cluster ID ${me.rrClusterId}): no node-to-node mesh peers`);
   } else if (meshEnabled) {
-    const meshPassword = resolvePassword(dflt.nodeMeshPassword, 'BGPConfiguration default nodeMeshPassword', input.secret, notes);
+    const pw = tryPassword(dflt.nodeMeshPassword, 'BGPConfiguration default nodeMeshPassword', input.secret, notes, problems, 'the node-to-node mesh peers are');
+    const meshPassword = pw.ok ? pw.password : undefined;
     const restart = durationSeconds(dflt.nodeMeshMaxRestartTime);
-    for (const n of nodes.values()) {
+    for (const n of pw.ok ? nodes.values() : []) {
       if (n === me) continue;
       if (n.rrClusterId) {
         notes.push(`mesh: node ${n.name} is a route reflector; not a mesh peer`);
@@ -460,7 +490,9 @@ export function buildBgpModel(input: BuildBgpModelInput): BgpModel {
       }
       if (targets.length === 0) continue;
     }
-    const password = resolvePassword(spec.password, what, input.secret, notes);
+    const pw = tryPassword(spec.password, what, input.secret, notes, problems, 'its peerings are');
+    if (!pw.ok) continue;
+    const password = pw.password;
     const localAs = asNumberOf(spec.localASNumber) ?? me.asNumber;
     for (const t of targets) {
       const list: { address: string; family: IPVersion; port?: number; node?: NodeInfo }[] = [];
@@ -581,6 +613,7 @@ export function buildBgpModel(input: BuildBgpModelInput): BgpModel {
     blocks: sortCidrs(blocks),
     serviceCidrs: sortCidrs(services),
     notes,
+    problems,
   };
   if (me.v4) out.ipv4 = { ...me.v4 };
   if (me.v6) out.ipv6 = { ...me.v6 };

@@ -24,6 +24,7 @@ import { BirdConfigError, BirdSupervisor } from '../../../confd/pkg/supervisor/b
 import { Reconciler, type ReconcileOptions, type ReconcileResult } from '../../../felix/dataplane/linux/overlay.js';
 import { vtepMacForNode, type VxlanDeviceSpec } from '../../../felix/dataplane/linux/vxlan.js';
 import { NatTable } from '../../../felix/dataplane/linux/nat.js';
+import type { SecretResolver } from '../../../confd/pkg/secrets.js';
 import type { HealthReporter } from '../health.js';
 import type { Logger } from '../log.js';
 import { PassRunner } from '../pass-runner.js';
@@ -68,6 +69,8 @@ export interface RoutingLoopOptions {
   health?: HealthReporter;
   /** Program the NAT outgoing table (nftables `ip tortie-nat`). Default true. */
   natOutgoing?: boolean;
+  /** BGP passwords (confd/pkg/secrets.ts); without it peers needing one are left out. */
+  secrets?: SecretResolver;
 }
 
 const SETPRIV = '/usr/bin/setpriv';
@@ -135,8 +138,8 @@ export async function readSnapshot(store: Backend, nodeName: string): Promise<Ro
 type Obj = Record<string, unknown>;
 
 export class RoutingLoop {
-  private readonly o: Required<Omit<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper' | 'health'>> &
-    Pick<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper'>;
+  private readonly o: Required<Omit<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper' | 'health' | 'secrets'>> &
+    Pick<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper' | 'secrets'>;
   private readonly log: Logger;
   private readonly runner: PassRunner;
   private bird: BirdSupervisor | null = null;
@@ -222,7 +225,7 @@ export class RoutingLoop {
     }
     this.status.tunnelAddress = tunnelAddress;
 
-    const plan = planRouting(snap, { backend: this.o.backend, socketDir: this.o.runDir });
+    const plan = planRouting(snap, { backend: this.o.backend, socketDir: this.o.runDir, secrets: this.o.secrets });
     this.status.plan = plan;
     const planText = describePlan(plan);
     if (planText !== this.lastPlanText) {

@@ -17,6 +17,7 @@ import type { BlockData } from '../../../libcalico-go/lib/ipam/block.js';
 import { cidrContainsIP, formatCIDR, formatIP, parseCIDR, parseIP } from '../../../libcalico-go/lib/net/ip.js';
 import { buildBgpModel, type BgpModel } from '../../../confd/pkg/model.js';
 import { renderBirdConfig } from '../../../confd/pkg/bird-config.js';
+import type { SecretResolver } from '../../../confd/pkg/secrets.js';
 import type { OverlayInput, PoolSpec, RemoteBlock, RemoteVtep } from '../../../felix/dataplane/linux/routes.js';
 import { vtepMacForNode } from '../../../felix/dataplane/linux/vxlan.js';
 
@@ -53,6 +54,8 @@ export interface RoutingOptions {
   backend: NetworkingBackend;
   /** BIRD's control socket directory (the agent's run dir). */
   socketDir: string;
+  /** BGP passwords (secretKeyRef); without it such peers are left out, with a problem each. */
+  secrets?: SecretResolver;
 }
 
 export interface PoolView {
@@ -214,7 +217,10 @@ export function planRouting(snap: RoutingSnapshot, opts: RoutingOptions): Routin
         bgpPeers: snap.bgpPeers,
         ipPools: snap.ipPools,
         affineBlocks: localBlocks,
+        secret: opts.secrets,
       });
+      // Peers left out (e.g. a password that cannot be resolved): the others run regardless.
+      problems.push(...bgpModel.problems);
       birdConfig = renderBirdConfig(bgpModel, { socketDir: opts.socketDir }, { exportBlackholesToKernel: true });
     } catch (e) {
       problems.push(`cannot build the BIRD configuration: ${e instanceof Error ? e.message : String(e)}`);
