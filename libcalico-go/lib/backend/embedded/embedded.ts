@@ -20,6 +20,7 @@ import {
 } from '../api.js';
 import { ChangeNotifier } from './notifier.js';
 import { EVENT_DELETE, EVENT_PUT, prepareDatabase } from './schema.js';
+import { secureStoreFiles, type Tightened } from './file-mode.js';
 
 export interface EmbeddedOptions {
   /**
@@ -39,6 +40,8 @@ export interface EmbeddedOptions {
   compactEvery?: number;
   /** How often idle watchers look for commits by other processes (ms). */
   pollMs?: number;
+  /** Where warnings go (store files whose permissions were tightened); default stderr. */
+  onWarning?: (msg: string) => void;
 }
 
 interface KvRow {
@@ -87,6 +90,8 @@ export class EmbeddedBackend implements Backend {
   private readonly compactEvery: number;
   private readonly writeTx: BetterSqlite3.Transaction<(fn: (nextRev: () => number) => unknown) => unknown>;
   private closed = false;
+  /** Store files found with permissions beyond their owner and tightened to 0600 by this open. */
+  readonly tightened: Tightened[];
 
   constructor(
     readonly path: string,
@@ -95,9 +100,12 @@ export class EmbeddedBackend implements Backend {
     const busyMs = opts.busyTimeoutMs ?? 10_000;
     this.history = opts.historyRevisions ?? 10_000;
     this.compactEvery = opts.compactEvery ?? 500;
+    const warn = opts.onWarning ?? ((msg: string) => process.stderr.write(`tortie: ${msg}\n`));
     let db: BetterSqlite3.Database | undefined;
     try {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // The file is 0600 before SQLite opens it; its -wal/-shm then inherit that (file-mode.ts).
+      this.tightened = secureStoreFiles(path, warn);
       // `timeout` is SQLite's busy_timeout: how long a statement waits for another process's lock.
       db = new Database(path, { timeout: busyMs });
       prepareDatabase(db, opts.synchronous ?? 'NORMAL', busyMs);
