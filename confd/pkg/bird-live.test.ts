@@ -8,6 +8,9 @@
 //    master02 (10.0.1.2) and worker02 (10.0.2.2) in different subnets, mesh off. Both clients reach
 //    Established with the RR; worker02 gets master02's block reflected, its BGP next hop 10.0.1.2
 //    resolved through a kernel route (learned for that purpose) and programmed via 10.0.2.1.
+// 3. BGP passwords from a secrets directory (TORTIE_BGP_SECRETS_DIR layout): master01 has two
+//    BGPPeers, one whose secret file exists (worker02, TCP-MD5) and one whose secret is missing. The
+//    second is left out with its reason; BIRD runs and the first session is Established.
 //
 // Needs root, `ip` and BIRD 2; skipped otherwise. Touches nothing outside the namespaces it
 // creates (named tortie-t<random>-…) and a temporary directory; both are removed afterwards, even
@@ -15,7 +18,7 @@
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -25,6 +28,7 @@ import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import { birdArgs, renderBirdConfig } from './bird-config.js';
 import { buildBgpModel, type BuildBgpModelInput } from './model.js';
 import { parseProtocolName } from './names.js';
+import { fileSecretResolver } from './secrets.js';
 import { SEED_BLOCKS, res, seedBgpConfiguration, seedNodes, seedPool } from './seed-fixture.js';
 
 const BIRD = '/usr/sbin/bird';
@@ -297,5 +301,47 @@ test('route reflector across two subnets: clients Established, routes reflected 
     );
     // The kernel route that resolves the next hop is learned, never advertised.
     assert.doesNotMatch(birdc(sockRR, 'show', 'route'), /10\.0\.1\.0\/24 +unicast \[Node_/);
+  });
+});
+
+test('passwords from a secrets directory: a peer whose secret is missing is left out, the other one is Established', { skip, timeout: 90000 }, async () => {
+  const lab = new Lab();
+  labs.push(lab);
+  const a = lab.ns('a');
+  const b = lab.ns('b');
+  lab.link(a, 'eth0', '10.0.0.11/16', b, 'eth0', '10.0.0.15/16');
+  // A mounted Kubernetes Secret "bgp-secrets" with one key; "peer-c" is not there.
+  const secretsDir = join(lab.dir, 'secrets');
+  mkdirSync(join(secretsDir, 'bgp-secrets'), { recursive: true });
+  writeFileSync(join(secretsDir, 'bgp-secrets', 'peer-b'), 'md5-from-a-file');
+  const ref = (key: string) => ({ secretKeyRef: { name: 'bgp-secrets', key } });
+  const input = (node: string): BuildBgpModelInput => ({
+    thisNode: node,
+    nodes: seedNodes(),
+    bgpConfigurations: [res('BGPConfiguration', 'default', { nodeToNodeMeshEnabled: false, asNumber: 64512 })],
+    bgpPeers: [
+      res('BGPPeer', 'a-to-b', { node: 'playcekube-master01', peerIP: '10.0.0.15', asNumber: 64512, password: ref('peer-b') }),
+      res('BGPPeer', 'a-to-c', { node: 'playcekube-master01', peerIP: '10.0.0.99', asNumber: 65099, password: ref('peer-c') }),
+      res('BGPPeer', 'b-to-a', { node: 'playcekube-worker02', peerIP: '10.0.0.11', asNumber: 64512, password: ref('peer-b') }),
+    ],
+    ipPools: [flatPool()],
+    affineBlocks: node === 'playcekube-master01' ? ['10.240.1.0/26'] : ['10.240.5.0/26'],
+    secret: fileSecretResolver(secretsDir),
+  });
+  const modelA = buildBgpModel(input('playcekube-master01'));
+  assert.deepEqual(modelA.peers.map((p) => p.name), ['Node_10_0_0_15']);
+  assert.deepEqual(modelA.problems, [
+    `BGPPeer a-to-c: password secret "bgp-secrets" key "peer-c" could not be resolved (no file ${join(secretsDir, 'bgp-secrets', 'peer-c')} ` +
+      `(TORTIE_BGP_SECRETS_DIR=${secretsDir})); its peerings are left out of the BIRD configuration (the other peers are not affected)`,
+  ]);
+  assert.match(renderBirdConfig(modelA, { socketDir: lab.dir }), /password "md5-from-a-file";/);
+  const sockA = lab.startBird(a, input('playcekube-master01'));
+  const sockB = lab.startBird(b, input('playcekube-worker02'));
+
+  await withLogs(lab, async () => {
+    await established(sockA, 'Node_10_0_0_15');
+    await established(sockB, 'Node_10_0_0_11');
+    assert.doesNotMatch(birdc(sockA, 'show', 'protocols'), /10_0_0_99/);
+    await waitFor('route from worker02', () => (/10\.240\.5\.0\/26 +unicast \[Node_10_0_0_15/.test(birdc(sockA, 'show', 'route')) ? true : undefined));
   });
 });
