@@ -53,6 +53,19 @@ function endpointOf(wep: Resource, nsLabels: Map<string, Record<string, string>>
   return ep;
 }
 
+/**
+ * Whether a stored policy can apply to workloads. Calico renders doNotTrack and preDNAT policies
+ * for host endpoints only (Felix's untracked and pre-DNAT tiers), never for a workload, whatever
+ * its selector says. Tortie refuses both flags at apply (it enforces no host endpoint policy), so
+ * such policies can only come from a datastore Calico wrote; they are left out of the model, as
+ * Calico leaves them out of every workload's policy. (applyOnForward only adds forwarded traffic
+ * through host endpoints: for workloads such a policy applies as any other.)
+ */
+export function appliesToWorkloads(p: Resource): boolean {
+  const spec = (p.spec ?? {}) as Obj;
+  return !(p.kind === 'GlobalNetworkPolicy' && (spec.doNotTrack === true || spec.preDNAT === true));
+}
+
 /** What policy enforcement reads: the evaluator's model and the WorkloadEndpoints it came from. */
 export interface PolicyInputs {
   model: PolicyModel;
@@ -76,7 +89,7 @@ export async function readPolicyInputs(store: Backend): Promise<PolicyInputs> {
   for (const [name, labels] of nsLabels) m.namespaces.push({ name, labels });
   const byName = new Map(profiles.map((p) => [p.metadata.name, p]));
   m.endpoints = weps.map((w) => endpointOf(w, nsLabels, byName));
-  m.policies = [...gnps, ...nps];
+  m.policies = [...gnps.filter(appliesToWorkloads), ...nps];
   m.tiers = tiers;
   // As stored: a profile without rules allows nothing (Calico's semantics); an absent kns.<ns>
   // profile allows all (the evaluator's stand-in for Calico's namespace controller).
