@@ -17,6 +17,11 @@
 // 4. $TORTIE_STATE_DIR/nodename (for the CNI plugin) and $TORTIE_STATE_DIR/mtu (the pod MTU as
 //    Felix computes it: smallest oper-up host interface matching MTUIfacePattern, minus the
 //    overhead of the encapsulations the pools use).
+// 5. The stored FelixConfigurations that concern this node (`default`, `node.<nodename>`): every
+//    field Tortie does not put in force is logged once per start-up and listed on the Node in
+//    status.tortie.unsupportedSettings (felix-support.ts decides; e.g. wireguardEnabled true written
+//    by Calico before Tortie refused it at apply). Selector-scoped FelixConfigurations are not read
+//    by Tortie at all and not reported here.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -25,6 +30,7 @@ import { ResourceClient, ResourceError } from '../../libcalico-go/lib/clientv3/r
 import { API_VERSION } from '../../libcalico-go/lib/apis/v3/kinds.js';
 import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import { normalizeEncapMode } from '../../libcalico-go/lib/apis/v3/validate/ippool.js';
+import { felixSupport, unsupportedText } from '../../libcalico-go/lib/apis/v3/validate/felix-support.js';
 import { cidrOverlaps, formatCIDR, parseCIDR, parseIP } from '../../libcalico-go/lib/net/ip.js';
 import { parseSelector } from '../../libcalico-go/lib/selector/index.js';
 import {
@@ -57,6 +63,18 @@ export interface DriftFinding {
   message: string;
 }
 
+/** A stored FelixConfiguration field Tortie does not put in force. */
+export interface UnsupportedSetting {
+  /** `FelixConfiguration <name>`. */
+  resource: string;
+  /** `spec.<field>`. */
+  field: string;
+  value: unknown;
+  /** A value Tortie refuses at apply (stored before that, e.g. by Calico). */
+  refused: boolean;
+  message: string;
+}
+
 export interface StartupDeps {
   log?: Logger;
   /** Interfaces of this netns (default: `ip -j addr show`). */
@@ -77,6 +95,7 @@ export interface StartupResult {
   ipv4Address?: string;
   /** Undefined when the interfaces could not be read. */
   mtu?: MTUResult;
+  unsupported: UnsupportedSetting[];
 }
 
 export class StartupError extends Error {
@@ -337,6 +356,31 @@ export async function ensureDefaultPool(
 }
 
 // ---------------------------------------------------------------------------------------------
+// FelixConfiguration fields not in force
+
+/** The fields of this node's stored FelixConfigurations (`node.<name>`, `default`) that Tortie does not put in force. Pure. */
+export function findUnsupportedFelixSettings(configs: readonly Resource[], nodeName: string): UnsupportedSetting[] {
+  const out: UnsupportedSetting[] = [];
+  for (const name of [`node.${nodeName}`, 'default']) {
+    const fc = configs.find((c) => c.metadata.name === name);
+    if (!fc) continue;
+    const resource = `FelixConfiguration ${name}`;
+    for (const [k, v] of Object.entries(spec(fc)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (v === undefined || v === null) continue;
+      const s = felixSupport(k, v, 'resource');
+      if (s.kind === 'inForce') continue;
+      const head = `${resource} spec.${k} ${JSON.stringify(v)}`;
+      out.push(
+        s.kind === 'refused'
+          ? { resource, field: `spec.${k}`, value: v, refused: true, message: `${head}: not supported by Tortie (${s.reason}); not in force (Tortie refuses it at apply; this one was stored before)` }
+          : { resource, field: `spec.${k}`, value: v, refused: false, message: `${head}: ${unsupportedText(s)}` },
+      );
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // 3. Node
 
 /** The IPv4 address (with prefix) this node should have, or undefined to leave it unset. */
@@ -385,6 +429,7 @@ export function desiredNode(
   ipv4Address: string | undefined,
   asNumber: number | undefined,
   drift: readonly DriftFinding[],
+  unsupported: readonly UnsupportedSetting[] = [],
 ): Obj {
   const base: Resource = existing
     ? structuredClone(existing)
@@ -403,6 +448,8 @@ export function desiredNode(
   const tortie: Obj = { ...((status.tortie as Obj | undefined) ?? {}) };
   if (drift.length > 0) tortie.configDrift = drift.map((d) => ({ ...d }));
   else delete tortie.configDrift;
+  if (unsupported.length > 0) tortie.unsupportedSettings = unsupported.map((u) => u.message);
+  else delete tortie.unsupportedSettings;
   if (Object.keys(tortie).length > 0) status.tortie = tortie;
   else delete status.tortie;
   if (Object.keys(status).length > 0) base.status = status;
@@ -417,6 +464,7 @@ export async function configureNode(
   interfaces: () => Promise<HostInterface[]>,
   deps: StartupDeps,
   log: Logger = silentLogger,
+  unsupported: readonly UnsupportedSetting[] = [],
 ): Promise<Resource> {
   let decided: { for: string | undefined; ip: string | undefined } | undefined;
   return withCAS(`Node ${cfg.nodeName}`, async () => {
@@ -439,7 +487,7 @@ export async function configureNode(
         }
       }
     }
-    const want = desiredNode(existing, cfg.nodeName, ipv4, cfg.asNumber, drift);
+    const want = desiredNode(existing, cfg.nodeName, ipv4, cfg.asNumber, drift, unsupported);
     if (!existing) {
       const r = await client.create(want);
       log.info(`Created Node ${cfg.nodeName}${ipv4 ? ` with IPv4 address ${ipv4}` : ''}`);
@@ -470,7 +518,10 @@ export async function runStartup(store: Backend, cfg: AgentConfig, deps: Startup
   const drift = created || cfg.noDefaultPools ? [] : findPoolDrift(cfg.defaultPool, pools);
   for (const d of drift) log.warn(`Configuration drift: ${d.message}`);
 
-  const node = await configureNode(client, cfg, drift, interfaces, deps, log);
+  const unsupported = findUnsupportedFelixSettings(await client.list('FelixConfiguration'), cfg.nodeName);
+  for (const u of unsupported) log.warn(u.message);
+
+  const node = await configureNode(client, cfg, drift, interfaces, deps, log, unsupported);
   const ipv4Address = ((node.spec as Obj | undefined)?.bgp as Obj | undefined)?.ipv4Address as string | undefined;
 
   if (readFileOrNull(cfg.nodenameFile) !== cfg.nodeName) {
@@ -502,5 +553,5 @@ export async function runStartup(store: Backend, cfg: AgentConfig, deps: Startup
     log.warn(`Could not work out the pod MTU (${(e as Error).message}); ${cfg.mtuFile} not written`);
   }
 
-  return { nodeName: cfg.nodeName, node, clusterInformation, poolCreated: created, drift, ipv4Address, mtu };
+  return { nodeName: cfg.nodeName, node, clusterInformation, poolCreated: created, drift, ipv4Address, mtu, unsupported };
 }
