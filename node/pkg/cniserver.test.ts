@@ -201,3 +201,34 @@ test('close lets a request in flight finish', async () => {
   assert.deepEqual(await answer, { ok: true });
   await closed;
 });
+
+test('the handler is told when its plugin goes away before the answer (killed, or its timeout passed)', async () => {
+  const path = sockPath();
+  let seen!: (s: AbortSignal) => void;
+  const gotSignal = new Promise<AbortSignal>((r) => (seen = r));
+  let aborted!: (reason: unknown) => void;
+  const abortedP = new Promise<unknown>((r) => (aborted = r));
+  const srv = await startCniServer(path, async (_r, signal) => {
+    seen(signal);
+    signal.addEventListener('abort', () => aborted(signal.reason));
+    await new Promise((r) => setTimeout(r, 200));
+    return { ok: true };
+  });
+  try {
+    // A client that stays connected while waiting: the signal must not fire.
+    const patient = exchange(path, JSON.stringify(req('patient')) + '\n', { end: false });
+    const s1 = await gotSignal;
+    assert.deepEqual(JSON.parse(await patient), { ok: true });
+    assert.equal(s1.aborted, false, 'a client that waited for its answer was reported gone');
+    // A client that sends its request and dies.
+    const s = connect(path);
+    await new Promise<void>((r) => s.on('connect', () => r()));
+    s.write(JSON.stringify(req('doomed')) + '\n');
+    await sleep(30);
+    s.destroy();
+    const reason = await Promise.race([abortedP, sleep(2000).then(() => 'no abort')]);
+    assert.ok(reason instanceof Error && reason.name === 'PluginGoneError', `signal reason: ${String(reason)}`);
+  } finally {
+    await srv.close();
+  }
+});

@@ -1,5 +1,7 @@
 // The wire protocol between the `tortie` CNI plugin (a thin client) and `tortie-node` on the same
 // node: one JSON request line and one JSON response line over a unix socket, then close.
+// The client keeps its side open until the answer (no half-close): the agent takes the end of the
+// connection before its answer as "the plugin is gone" and stops and undoes the request.
 import type { InternalResult } from '../skel/result.js';
 import type { GcAttachment } from '../skel/gc.js';
 
