@@ -1,18 +1,10 @@
 // `calicoctl node status`: parsing BIRD's `show protocols` reply and printing the BGP peer
 // tables, as calicoctl ≤ v3.32 does (tablewriter v0.0.5 table).
 
+import { type BirdProtocolRow, fields } from '../../confd/pkg/supervisor/bird-protocols.js';
 import { renderBoxTable } from './tablewriter.js';
 
-/** One row of BIRD's `show protocols` table. */
-export interface BirdProtocolRow {
-  name: string;
-  proto: string;
-  table: string;
-  state: string;
-  since: string;
-  /** The rest of the line, whitespace-collapsed (e.g. `Established`, `Active Socket: Connection refused`). */
-  info: string;
-}
+export { type BirdProtocolRow, BirdReplyError, parseBirdProtocolLine, parseBirdShowProtocols } from '../../confd/pkg/supervisor/bird-protocols.js';
 
 export interface BgpPeer {
   peerAddress: string;
@@ -23,63 +15,12 @@ export interface BgpPeer {
   info: string;
 }
 
-export class BirdReplyError extends Error {}
-
-const EXPECTED_HEADINGS = ['name', 'proto', 'table', 'state', 'since', 'info'];
 const PEER_NAME = /^(Global|Node|Mesh)_(.+)$/;
 const PEER_TYPES: Record<string, string> = {
   Global: 'global',
   Mesh: 'node-to-node mesh',
   Node: 'node specific',
 };
-
-function fields(line: string): string[] {
-  return line.split(/\s+/).filter((f) => f.length > 0);
-}
-
-/** Splits one table line into its columns (missing trailing columns are empty strings). */
-export function parseBirdProtocolLine(line: string): BirdProtocolRow {
-  const f = fields(line);
-  return {
-    name: f[0] ?? '',
-    proto: f[1] ?? '',
-    table: f[2] ?? '',
-    state: f[3] ?? '',
-    since: f[4] ?? '',
-    info: f.slice(5).join(' '),
-  };
-}
-
-/**
- * Parses a BIRD control-socket reply to `show protocols`: `0001` banner, `2002-` header
- * (BIRD 1.6 `name proto table state since info` or BIRD 2 `Name Proto Table State Since Info`),
- * `1002-` first row, rows continued with a leading space, `0000` end (anything after it is
- * ignored). Any other line throws `unexpected output line from BIRD`; a different header throws
- * `unknown BIRD table output format`. Returns every protocol row, BGP or not.
- */
-export function parseBirdShowProtocols(reply: string): BirdProtocolRow[] {
-  const rows: BirdProtocolRow[] = [];
-  const lines = reply.split('\n');
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  for (const raw of lines) {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line.startsWith('0000')) break;
-    if (line.startsWith('0001')) continue;
-    if (line.startsWith('2002')) {
-      const got = fields(line.slice(5)).map((h) => h.toLowerCase());
-      if (got.length !== EXPECTED_HEADINGS.length || got.some((h, i) => h !== EXPECTED_HEADINGS[i])) {
-        throw new BirdReplyError('unknown BIRD table output format');
-      }
-    } else if (line.startsWith('1002')) {
-      rows.push(parseBirdProtocolLine(line.slice(5)));
-    } else if (line.startsWith(' ')) {
-      rows.push(parseBirdProtocolLine(line.slice(1)));
-    } else {
-      throw new BirdReplyError('unexpected output line from BIRD');
-    }
-  }
-  return rows;
-}
 
 export interface PeerFilterOptions {
   /**

@@ -4,24 +4,32 @@ import { readFileSync, statSync } from 'node:fs';
 import { parseExpectation } from '../pkg/probe.js';
 import { caseFiles } from '../../libcalico-go/lib/policy/truth-table.js';
 import * as lab from '../pkg/lab.js';
+import { parseDuration } from '../pkg/readiness.js';
 import { formatCase, formatTotals, runTruth, truthJson } from '../pkg/truth.js';
 import { type DatastoreKind, type Mode, type Preset, parseLabels, parseServe } from '../pkg/topology.js';
 
 const USAGE = `Usage:
-  tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd]
-  tortie-lab pod add N NODE NS/POD [--labels k=v,...] [--serve PORT[/tcp|/udp],...]
+  tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd] [--wait D | --no-wait]
+  tortie-lab pod add N NODE NS/POD [--labels k=v,...] [--serve PORT[/tcp|/udp],...] [--wait D | --no-wait]
   tortie-lab pod del N NS/POD
   tortie-lab ns add N NAME [--labels k=v,...]   (the namespace's kns.<NAME> profile, labels as pcns.<k>)
   tortie-lab truth N (CASE_FILE | DIR)... [--json] [--settle MS] [--timeout MS] [--keep] [--no-retry]
-  tortie-lab node add N NAME        (joins the running lab: next underlay address, agent started)
-  tortie-lab node restart N NODE    (stops the node's agent by its recorded PID if alive, starts a new one)
+  tortie-lab node add N NAME [--wait D | --no-wait]       (joins: next underlay address, agent started)
+  tortie-lab node restart N NODE [--wait D | --no-wait]   (stops the node's agent by its recorded PID if alive, starts a new one)
   tortie-lab node del N NODE        (its pods, agent, namespace and Node resource go)
   tortie-lab exec N (NODE | NS/POD) -- CMD...
   tortie-lab probe N [--port P] [--proto tcp|udp|icmp] [--timeout MS] [--json] [--expect FILE]
-  tortie-lab ctl N [--node NODE] -- TORTIECTL-ARGS...
+  tortie-lab ctl N [--node NODE] [--wait D | --no-wait] -- TORTIECTL-ARGS...
   tortie-lab down N
   tortie-lab list
 
+Commands return when what they made works: up, node add and node restart wait until every
+agent involved answers ready on /readiness (BGP sessions Established, or VXLAN routes to every
+node; policy programmed), pod add until every other node routes the pod's address, ctl after a
+write (apply, create, replace, delete, patch, label) until every node's policy loop has run a pass
+that started after it (the policy is enforced). --wait D
+(e.g. 90s, 3m; default 3m) bounds the wait; on timeout the command exits 1 naming each node and
+what is not ready. --no-wait returns as soon as things are started.
 Everything lives in network namespaces named tl-<N>-*; nothing touches the root namespace.
 State: $TORTIE_LAB_DIR/<N>/state.json (default /var/lib/tortie-lab). Node names may be given
 short (master01 for playcekube-master01). --expect FILE holds {"NS/POD": {"NS/POD": true|false|"any"}}
@@ -45,7 +53,7 @@ interface Parsed {
   rest: string[];
 }
 
-const VALUE_FLAGS = new Set(['name', 'nodes', 'preset', 'mode', 'datastore', 'labels', 'serve', 'port', 'proto', 'expect', 'node', 'timeout', 'settle']);
+const VALUE_FLAGS = new Set(['name', 'nodes', 'preset', 'mode', 'datastore', 'labels', 'serve', 'port', 'proto', 'expect', 'node', 'timeout', 'settle', 'wait']);
 
 function parse(argv: string[]): Parsed {
   const dd = argv.indexOf('--');
@@ -84,6 +92,19 @@ function int(p: Parsed, name: string): number | undefined {
   return Number(v);
 }
 
+/** --wait DURATION (90s, 3m, 1m30s, or seconds) / --no-wait → milliseconds, 0 for no wait. */
+function waitMs(p: Parsed): number {
+  if (p.flags.has('no-wait')) {
+    if (p.flags.has('wait')) throw new UsageError('--wait and --no-wait together');
+    return 0;
+  }
+  const v = str(p, 'wait');
+  if (v === undefined) return lab.DEFAULT_WAIT_MS;
+  const ms = parseDuration(v);
+  if (ms === null || ms <= 0) throw new UsageError(`--wait must be a duration such as 90s or 3m, got ${v}`);
+  return ms;
+}
+
 function allowOnly(p: Parsed, ...names: string[]): void {
   for (const k of p.flags.keys()) if (!names.includes(k)) throw new UsageError(`unknown flag --${k}`);
 }
@@ -104,11 +125,18 @@ async function main(argv: string[]): Promise<number> {
   const p = parse(args);
   switch (verb) {
     case 'up': {
-      allowOnly(p, 'name', 'nodes', 'preset', 'mode', 'datastore');
+      allowOnly(p, 'name', 'nodes', 'preset', 'mode', 'datastore', 'wait', 'no-wait');
       need(p, 0, 'no positional arguments');
       const preset = str(p, 'preset') as Preset | undefined;
       await lab.up(
-        { name: str(p, 'name') ?? (preset ?? 'lab'), nodes: int(p, 'nodes'), preset, mode: str(p, 'mode') as Mode | undefined, datastore: str(p, 'datastore') as DatastoreKind | undefined },
+        {
+          name: str(p, 'name') ?? (preset ?? 'lab'),
+          nodes: int(p, 'nodes'),
+          preset,
+          mode: str(p, 'mode') as Mode | undefined,
+          datastore: str(p, 'datastore') as DatastoreKind | undefined,
+          waitMs: waitMs(p),
+        },
         log,
       );
       return 0;
@@ -117,11 +145,17 @@ async function main(argv: string[]): Promise<number> {
       const [sub, ...pos] = p.positional;
       const q = { ...p, positional: pos };
       if (sub === 'add') {
-        allowOnly(p, 'labels', 'serve');
+        allowOnly(p, 'labels', 'serve', 'wait', 'no-wait');
         const [name, node, ref] = need(q, 3, 'pod add N NODE NS/POD');
         const labels = str(p, 'labels');
         const serve = str(p, 'serve');
-        await lab.podAdd(name!, node!, ref!, { labels: labels ? parseLabels(labels) : undefined, serve: serve ? parseServe(serve) : undefined }, log);
+        await lab.podAdd(
+          name!,
+          node!,
+          ref!,
+          { labels: labels ? parseLabels(labels) : undefined, serve: serve ? parseServe(serve) : undefined, waitMs: waitMs(p) },
+          log,
+        );
         return 0;
       }
       if (sub === 'del' || sub === 'delete') {
@@ -160,20 +194,21 @@ async function main(argv: string[]): Promise<number> {
       return cases.every((c) => c.ok) ? 0 : 1;
     }
     case 'node': {
-      allowOnly(p);
+      allowOnly(p, 'wait', 'no-wait');
       const [sub, ...pos] = p.positional;
       const q = { ...p, positional: pos };
       if (sub === 'add') {
         const [name, node] = need(q, 2, 'node add N NAME');
-        await lab.nodeAdd(name!, node!, log);
+        await lab.nodeAdd(name!, node!, log, waitMs(p));
         return 0;
       }
       if (sub === 'restart') {
         const [name, node] = need(q, 2, 'node restart N NODE');
-        await lab.nodeRestart(name!, node!, log);
+        await lab.nodeRestart(name!, node!, log, waitMs(p));
         return 0;
       }
       if (sub === 'del' || sub === 'delete') {
+        if (p.flags.size > 0) throw new UsageError('node del takes no --wait');
         const [name, node] = need(q, 2, 'node del N NODE');
         await lab.nodeDel(name!, node!, log);
         return 0;
@@ -186,9 +221,9 @@ async function main(argv: string[]): Promise<number> {
       return lab.exec(name!, target!, p.rest);
     }
     case 'ctl': {
-      allowOnly(p, 'node');
-      const [name] = need(p, 1, 'ctl N [--node NODE] -- ARGS...');
-      return lab.ctl(name!, str(p, 'node'), p.rest);
+      allowOnly(p, 'node', 'wait', 'no-wait');
+      const [name] = need(p, 1, 'ctl N [--node NODE] [--wait D | --no-wait] -- ARGS...');
+      return lab.ctl(name!, str(p, 'node'), p.rest, waitMs(p));
     }
     case 'probe': {
       allowOnly(p, 'port', 'proto', 'json', 'expect', 'timeout');

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { type Conflist, runConflistAdd, runConflistDel } from '../../testing/cni-harness.js';
 import { buildUnderlay, hostLines, makePodNs, namespaceLines } from './net.js';
 import { type Expectation, type Matrix, formatMatrix, matrixJson, mismatches, summary } from './probe.js';
+import { notReadyReporters, procRoutes, routesTo } from './readiness.js';
 import { type DatastoreInfo, type LabState, type PodRecord, type ProcRecord, labDir, listLabNames, mustReadState, readState, withLock, writeState } from './state.js';
 import { IP, ipBatch, killPid, mapLimit, netnsList, netnsPids, pidAlive, run, spawnInNs } from './sys.js';
 import {
@@ -114,6 +115,68 @@ export interface UpOptions {
   preset?: Preset;
   mode?: Mode;
   datastore?: DatastoreKind;
+  /** How long to wait for every agent to report ready; 0 = do not wait. Default DEFAULT_WAIT_MS. */
+  waitMs?: number;
+}
+
+/** `--wait` default: a few minutes (a cold 20-node lab settles in well under one). */
+export const DEFAULT_WAIT_MS = 180_000;
+
+/** The agents' health port in the lab (FELIX_HEALTHPORT default, on 127.0.0.1 of each node). */
+const HEALTH_URL = 'http://127.0.0.1:9099/readiness';
+
+/**
+ * Waits until every node's tortie-node answers 200 on /readiness (one helper process per node
+ * polls inside the node's namespace); with `policySinceMs`, also until its policy loop has run a
+ * pass that started at or after that time (so a datastore write made before it is enforced). On
+ * timeout, throws naming each node that is not ready and the reporters that say why.
+ */
+export async function waitNodesReady(s: LabState, nodes: readonly NodePlan[], timeoutMs: number, policySinceMs?: number): Promise<void> {
+  const since = policySinceMs === undefined ? [] : [String(policySinceMs)];
+  const results = await Promise.all(
+    nodes.map(async (n) => {
+      const r = await run([IP, 'netns', 'exec', n.ns, NODE, NSAGENT, 'wait-ready', HEALTH_URL, String(timeoutMs), ...since], { env: { PATH }, timeoutMs: timeoutMs + 15_000 });
+      return { node: n, ok: r.code === 0, out: r.stdout.trim() };
+    }),
+  );
+  const bad = results.filter((r) => !r.ok);
+  if (bad.length === 0) return;
+  const lines = bad.map(({ node, out }) => {
+    let why: string[] = [];
+    try {
+      const last = JSON.parse(out) as { httpStatus: number; body: string };
+      why = last.httpStatus === 0 ? [`health endpoint not answering: ${last.body}`] : notReadyReporters(last.body);
+    } catch {
+      why = [out || 'no answer'];
+    }
+    return `  ${node.name}: ${why.join('; ') || 'not ready'}`;
+  });
+  throw new Error(`not ready after ${(timeoutMs / 1000).toFixed(0)}s:\n${lines.join('\n')}`);
+}
+
+/** The PID of a node's running agent (its /proc/<pid>/net/route is the node's main table). */
+function agentPidOf(s: LabState, node: NodePlan): number | undefined {
+  return s.processes.find((p) => p.role === `agent:${node.name}`)?.pid;
+}
+
+/**
+ * Waits until every node but `owner` routes `ip` (a route more specific than the default, not a
+ * blackhole), reading each node's table every 10 ms. Throws naming the nodes without a route.
+ */
+export async function waitRouted(s: LabState, ip: string, owner: string, timeoutMs: number): Promise<void> {
+  const others = s.plan.nodes.filter((n) => n.name !== owner);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const missing = others.filter((n) => {
+      const pid = agentPidOf(s, n);
+      return pid === undefined || !routesTo(procRoutes(pid), ip);
+    });
+    if (missing.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new Error(`${ip} is not routed after ${(timeoutMs / 1000).toFixed(0)}s from ${missing.map((n) => n.name).join(', ')}`);
+    }
+    await sleep(10);
+  }
 }
 
 export async function up(opts: UpOptions, log: Log): Promise<LabState> {
@@ -149,6 +212,11 @@ export async function up(opts: UpOptions, log: Log): Promise<LabState> {
       await step(log, 'pool', () => ctlCapture(s, ['apply', '-f', '-'], JSON.stringify(poolResource(plan.pool))), () =>
         `${plan.pool.name} ${plan.pool.cidr} blockSize ${plan.pool.blockSize} ipip ${plan.pool.ipipMode} vxlan ${plan.pool.vxlanMode}`);
       await step(log, 'agents', () => startAgents(s), () => `${plan.nodes.length} tortie-node running (${plan.nodes.map((n) => `${n.name}=${n.address}`).join(', ')})`);
+      const waitMs = opts.waitMs ?? DEFAULT_WAIT_MS;
+      if (waitMs > 0) {
+        await step(log, 'ready', () => waitNodesReady(s, plan.nodes, waitMs), () =>
+          `every tortie-node reports ready (${plan.mode === 'vxlan' ? 'VXLAN routes to every node' : 'BGP sessions Established'}, policy programmed)`);
+      }
       s.status = 'up';
       writeState(s);
       log(`lab ${plan.name} is up in ${((Date.now() - t0) / 1000).toFixed(2)}s`);
@@ -290,7 +358,7 @@ function nextNode(s: LabState, name: string): NodePlan {
 }
 
 /** A node joins a running lab: namespace, underlay veth with the next address, agent started. */
-export async function nodeAdd(lab: string, name: string, log: Log): Promise<NodePlan> {
+export async function nodeAdd(lab: string, name: string, log: Log, waitMs: number = DEFAULT_WAIT_MS): Promise<NodePlan> {
   validateNodeName(name);
   return withLock(lab, async () => {
     const s = mustReadState(lab);
@@ -308,7 +376,9 @@ export async function nodeAdd(lab: string, name: string, log: Log): Promise<Node
     await ipBatch(s.plan.lanNs, [`link add ${node.lanIf} type veth peer name eth0 netns ${node.ns}`, `link set ${node.lanIf} master ${sn.bridge}`, `link set ${node.lanIf} up`]);
     await ipBatch(node.ns, hostLines(node.address, sn.prefixLen, sn.gateway));
     await startAgents(s, [node]);
-    log(`node ${name} joined lab ${lab}: ${node.address} (netns ${node.ns}), tortie-node running (${((Date.now() - t0) / 1000).toFixed(2)}s)`);
+    // Every node, not only the new one: the others' sessions with it count too.
+    if (waitMs > 0) await waitNodesReady(s, s.plan.nodes, waitMs);
+    log(`node ${name} joined lab ${lab}: ${node.address} (netns ${node.ns}), tortie-node ${waitMs > 0 ? 'ready' : 'running'} (${((Date.now() - t0) / 1000).toFixed(2)}s)`);
     return node;
   });
 }
@@ -323,7 +393,7 @@ async function stopAgent(s: LabState, node: NodePlan): Promise<number> {
 }
 
 /** Stops the node's agent (if it still runs) by its recorded PID and starts a new one. */
-export async function nodeRestart(lab: string, nodeName: string, log: Log): Promise<ProcRecord> {
+export async function nodeRestart(lab: string, nodeName: string, log: Log, waitMs: number = DEFAULT_WAIT_MS): Promise<ProcRecord> {
   return withLock(lab, async () => {
     const s = mustReadState(lab);
     mustBeUp(s);
@@ -333,6 +403,7 @@ export async function nodeRestart(lab: string, nodeName: string, log: Log): Prom
     // The socket of the old agent is left behind after a SIGKILL: wait for the new one's.
     rmSync(nodeDirs(s, node.name).socket, { force: true });
     await startAgents(s, [node]);
+    if (waitMs > 0) await waitNodesReady(s, [node], waitMs);
     const rec = s.processes.find((p) => p.role === `agent:${node.name}`)!;
     log(`node ${node.name}: tortie-node ${stopped ? 'restarted' : 'started'} (pid ${rec.pid}, ${((Date.now() - t0) / 1000).toFixed(2)}s)`);
     return rec;
@@ -371,6 +442,8 @@ export async function nodeDel(lab: string, nodeName: string, log: Log): Promise<
 export interface PodAddOptions {
   labels?: Record<string, string>;
   serve?: ServeSpec[];
+  /** How long to wait for every other node to route the pod; 0 = do not wait. Default DEFAULT_WAIT_MS. */
+  waitMs?: number;
 }
 
 export async function podAdd(lab: string, nodeName: string, refText: string, opts: PodAddOptions, log: Log): Promise<PodRecord> {
@@ -412,6 +485,8 @@ export async function podAdd(lab: string, nodeName: string, refText: string, opt
       pod.hostIf = res.interfaces?.find((i) => !i.sandbox)?.name;
       writeState(s);
       if (pod.serve.length > 0) await startServer(s, pod);
+      const waitMs = opts.waitMs ?? DEFAULT_WAIT_MS;
+      if (waitMs > 0 && pod.ip) await waitRouted(s, pod.ip, node.name, waitMs);
       pod.phase = 'up';
       writeState(s);
       log(`pod ${key} on ${node.name}: ${pod.ip ?? '?'} (${pod.hostIf ?? '?'}, netns ${pod.netns})${pod.serve.length ? `, serving ${pod.serve.map((x) => `${x.port}/${x.proto}`).join(',')}` : ''}`);
@@ -527,12 +602,25 @@ export function exec(lab: string, target: string, cmd: string[]): number {
   return r.status ?? 1;
 }
 
-export function ctl(lab: string, nodeName: string | undefined, args: string[]): number {
+/** tortiectl verbs that write to the datastore. */
+const WRITE_VERBS = new Set(['apply', 'create', 'replace', 'delete', 'patch', 'label']);
+
+/**
+ * Runs tortiectl against the lab's datastore (on NODE: with that node's run directory, for `node
+ * status`). After a successful write, waits (up to `waitMs`; 0 = not) until every node's policy loop
+ * has programmed a pass that started after the write: when it returns, the policy is enforced.
+ */
+export async function ctl(lab: string, nodeName: string | undefined, args: string[], waitMs: number = DEFAULT_WAIT_MS): Promise<number> {
   const s = mustReadState(lab);
   const { argv, env } = ctlArgv(s, nodeName ? nodeOf(s, nodeName) : undefined);
   const r = spawnSync(argv[0]!, [...argv.slice(1), ...args], { stdio: 'inherit', env });
   if (r.error) throw r.error;
-  return r.status ?? 1;
+  const code = r.status ?? 1;
+  const verb = args.find((a) => !a.startsWith('-'));
+  if (code === 0 && waitMs > 0 && verb && WRITE_VERBS.has(verb) && s.status === 'up') {
+    await waitNodesReady(s, s.plan.nodes, waitMs, Date.now());
+  }
+  return code;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -254,6 +254,8 @@ export function agentEnv(plan: LabPlan, node: NodePlan, dirs: { runDir: string; 
     CALICO_IPV4POOL_NAT_OUTGOING: String(plan.pool.natOutgoing),
     CALICO_NETWORKING_BACKEND: plan.mode === 'bgp' ? 'bird' : 'vxlan',
     CLUSTER_TYPE: 'tortie-lab,' + (plan.mode === 'bgp' ? 'bgp' : 'vxlan'),
+    // As Calico's manifests set it: the lab waits on /readiness.
+    FELIX_HEALTHENABLED: 'true',
     FELIX_HEALTHHOST: '127.0.0.1',
   };
 }

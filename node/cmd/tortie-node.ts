@@ -104,6 +104,8 @@ try {
         secrets: fileSecretResolver(agent.config.bgpSecretsDir),
         // A loop that stops passing (resync every 5 s) is not live.
         health: agent.health.register('routing', { timeoutMs: 30_000 }),
+        // Ready when this node routes to every other node's pods (checked every second).
+        convergence: agent.health.register('routes', { live: false, timeoutMs: 30_000 }),
       });
       routing.start();
       const params = agent.config.felix.params;

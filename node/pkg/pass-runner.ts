@@ -12,7 +12,8 @@ export interface PassRunnerOptions {
   /** Key prefixes whose changes call for a pass. */
   prefixes: readonly string[];
   /** The pass; a throw is logged and counted, the next trigger runs it again. */
-  pass: () => Promise<void>;
+  /** One pass; a string it returns becomes the detail of its (ready) health report. */
+  pass: () => Promise<void | string>;
   log: Logger;
   /** What the passes do, for log lines ("Routing", "Policy"). */
   what: string;
@@ -100,9 +101,9 @@ export class PassRunner {
       do {
         this.again = false;
         try {
-          await this.o.pass();
+          const detail = await this.o.pass();
           this.stats.lastError = null;
-          this.o.health?.report({ live: true, ready: true, detail: '' });
+          this.o.health?.report({ live: true, ready: true, detail: typeof detail === 'string' ? detail : '' });
         } catch (e) {
           this.stats.lastError = errText(e);
           this.o.health?.report({ live: true, ready: false, detail: errText(e) });

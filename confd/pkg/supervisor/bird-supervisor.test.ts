@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseBirdShowProtocols } from '../../../calicoctl/printers/node-status.js';
+import { parseBirdShowProtocols } from './bird-protocols.js';
 import { birdAnswers, birdCommand, replyFromLines } from './birdc.js';
 import {
   BirdConfigError,

@@ -160,9 +160,16 @@ export class PolicyLoop {
     return 'Accept';
   }
 
-  private async pass(): Promise<void> {
+  /**
+   * One pass. Returns "programmed datastore revision R (pass started <ISO time>)": everything
+   * written to the datastore up to R, or before that time, is in the kernel (both are taken before
+   * the inputs are read), so a writer can wait for a pass that started after its write.
+   */
+  private async pass(): Promise<string> {
     const store = this.o.store();
     if (!store) throw new Error('the datastore is unavailable');
+    const started = new Date();
+    const revision = await store.revision();
     const eventAt = this.pendingEventAt;
     this.pendingEventAt = null;
     const t0 = performance.now();
@@ -212,5 +219,6 @@ export class PolicyLoop {
       if (r.error) this.o.log.warn(`Policy: the incremental update was refused (${r.error}); the whole table was written instead`);
     }
     if (compiled.unknown.length > 0) this.o.log.warn(`Policy: local endpoints missing from the model: ${compiled.unknown.join(', ')}`);
+    return `programmed datastore revision ${revision} (pass started ${started.toISOString()})`;
   }
 }

@@ -21,6 +21,8 @@ import type { BlockData } from '../../../libcalico-go/lib/ipam/block.js';
 import { IPAM } from '../../../libcalico-go/lib/ipam/ipam.js';
 import { parseSelector } from '../../../libcalico-go/lib/selector/index.js';
 import { BirdConfigError, BirdSupervisor } from '../../../confd/pkg/supervisor/bird-supervisor.js';
+import { bgpNotEstablished, parseBirdShowProtocols } from '../../../confd/pkg/supervisor/bird-protocols.js';
+import { birdCommand } from '../../../confd/pkg/supervisor/birdc.js';
 import { Reconciler, type ReconcileOptions, type ReconcileResult } from '../../../felix/dataplane/linux/overlay.js';
 import { vtepMacForNode, type VxlanDeviceSpec } from '../../../felix/dataplane/linux/vxlan.js';
 import { NatTable } from '../../../felix/dataplane/linux/nat.js';
@@ -67,6 +69,13 @@ export interface RoutingLoopOptions {
   birdWrapper?: readonly string[];
   /** Reports each pass (ready while the last one succeeded). */
   health?: HealthReporter;
+  /**
+   * Reports whether this node routes to every other node's pods (checked after each pass and every
+   * second): in BGP modes every BGP session of BIRD Established (calico-node's -bird-ready); in
+   * VXLAN modes a tunnel to every node that holds a remote block; the last overlay programming
+   * succeeded. Its detail names what is missing.
+   */
+  convergence?: HealthReporter;
   /** Program the NAT outgoing table (nftables `ip tortie-nat`). Default true. */
   natOutgoing?: boolean;
   /** BGP passwords (confd/pkg/secrets.ts); without it peers needing one are left out. */
@@ -138,8 +147,11 @@ export async function readSnapshot(store: Backend, nodeName: string): Promise<Ro
 type Obj = Record<string, unknown>;
 
 export class RoutingLoop {
-  private readonly o: Required<Omit<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper' | 'health' | 'secrets'>> &
-    Pick<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper' | 'secrets'>;
+  private readonly o: Required<Omit<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper' | 'health' | 'secrets' | 'convergence'>> &
+    Pick<RoutingLoopOptions, 'hostMtu' | 'birdPath' | 'birdWrapper' | 'secrets' | 'convergence'>;
+  private convergenceTimer: NodeJS.Timeout | null = null;
+  private overlayError: string | null = null;
+  private checking = false;
   private readonly log: Logger;
   private readonly runner: PassRunner;
   private bird: BirdSupervisor | null = null;
@@ -180,11 +192,17 @@ export class RoutingLoop {
     if (this.runner.running) return;
     this.log.info(`Starting the routing loop for node ${this.o.nodeName} (networking backend ${this.o.backend})`);
     this.runner.start();
+    if (this.o.convergence) {
+      this.convergenceTimer = setInterval(() => void this.checkConvergence(), 1000);
+      this.convergenceTimer.unref();
+    }
   }
 
   /** Stops the loop, the kernel repair and BIRD (by its PID); routes stay in place. */
   async stop(): Promise<void> {
     if (!this.runner.running) return;
+    if (this.convergenceTimer) clearInterval(this.convergenceTimer);
+    this.convergenceTimer = null;
     await this.runner.stop();
     await this.reconciler.stop();
     if (this.bird) await this.bird.stop().catch((e) => this.log.warn(`Stopping BIRD: ${errText(e)}`));
@@ -272,7 +290,48 @@ export class RoutingLoop {
     } else ro.vxlan = undefined;
     const p = this.reconciler.update(plan.overlay, ro);
     this.reconciler.start();
-    await p.catch(() => undefined); // logged by onError
+    this.overlayError = await p.then(
+      () => null,
+      (e: unknown) => errText(e), // logged by onError
+    );
+    await this.checkConvergence();
+  }
+
+  /** Reports (see RoutingLoopOptions.convergence) whether this node routes to every other node's pods. */
+  private async checkConvergence(): Promise<void> {
+    const rep = this.o.convergence;
+    if (!rep || this.checking) return;
+    this.checking = true;
+    try {
+      const missing: string[] = [];
+      const plan = this.status.plan;
+      if (!plan) missing.push('no routing pass yet');
+      else {
+        if (plan.runBird) {
+          if (!this.birdStarted || !this.bird) missing.push('BIRD is not running');
+          else {
+            try {
+              const rows = parseBirdShowProtocols((await birdCommand(this.bird.socketPath, 'show protocols', { timeoutMs: 2000 })).raw);
+              const down = bgpNotEstablished(rows);
+              if (down.length > 0) {
+                missing.push(`BGP not established with ${down.map((d) => `${peerOf(d.name)} (${d.info || d.state})`).join(', ')}`);
+              }
+            } catch (e) {
+              missing.push(`BIRD does not answer on ${this.bird.socketPath}: ${errText(e)}`);
+            }
+          }
+        }
+        if (plan.vxlanNeeded) {
+          const tunnels = new Set(plan.overlay.vteps.filter((v) => v.tunnelIP).map((v) => v.node));
+          const without = [...new Set(plan.overlay.remoteBlocks.map((b) => b.node))].filter((n) => n !== this.o.nodeName && !tunnels.has(n));
+          if (without.length > 0) missing.push(`no VXLAN tunnel yet to ${without.sort().join(', ')} (no tunnel address on the Node)`);
+        }
+        if (this.overlayError && this.overlayError !== 'no desired state yet') missing.push(`routes not programmed: ${this.overlayError}`);
+      }
+      rep.report({ live: true, ready: missing.length === 0, detail: missing.join('; ') });
+    } finally {
+      this.checking = false;
+    }
   }
 
   /** BIRD on, reconfigured or off as planned; returns a problem line, if any. */
@@ -470,4 +529,12 @@ export class RoutingLoop {
       this.log.debug(`Overlay pass: ${r.changes.length} change(s), ${r.inPlace} in place, ${r.ms.total.toFixed(1)} ms`);
     }
   }
+}
+
+/** The peer address in a BIRD protocol name (`Mesh_10_0_0_12` → 10.0.0.12), or the name itself. */
+function peerOf(name: string): string {
+  const m = /^(?:Mesh|Node|Global)_(.+?)(?:_port_\d+)?$/.exec(name);
+  if (!m) return name;
+  const s = m[1]!;
+  return /^\d+(_\d+){3}$/.test(s) ? s.replace(/_/g, '.') : s.replace(/_/g, ':');
 }
