@@ -28,6 +28,29 @@ function modelOf(file: string) {
   return e2eModel(calicoResources(loadCase(file).policies));
 }
 
+/**
+ * Rules whose protocol decides part of a notPorts or notICMP match (the compiler must not write an
+ * alternative that can never match, nor one nft refuses: `meta l4proto 6 … icmp type` is "conflicting
+ * protocols"), on x/a's ingress.
+ */
+const CRAFTED_RULES = [
+  { action: 'Allow', protocol: 'TCP', destination: { notPorts: [80] } },
+  { action: 'Allow', protocol: 'UDP', source: { notPorts: ['serve-80-tcp', 53] } },
+  { action: 'Allow', destination: { notPorts: ['serve-80-tcp'] } },
+  { action: 'Deny', protocol: 'ICMP', notICMP: { type: 8 } },
+  { action: 'Deny', protocol: 'ICMP', notICMP: { type: 3, code: 1 } },
+  { action: 'Deny', protocol: 'ICMPv6', notICMP: { type: 128, code: 0 } },
+  { action: 'Deny', protocol: 'TCP', notICMP: { type: 8 } },
+  { action: 'Deny', notICMP: { type: 8 } },
+  { action: 'Allow', protocol: 'ICMP', icmp: { type: 8 } },
+  { action: 'Allow', protocol: 'ICMP' },
+];
+
+function craftedModel(dual = false) {
+  const p = { apiVersion: 'projectcalico.org/v3', kind: 'GlobalNetworkPolicy', metadata: { name: 'crafted' }, spec: { selector: "pod == 'a'", ingress: CRAFTED_RULES } } as never;
+  return dual ? dualStackModel([p]) : e2eModel([p]);
+}
+
 describe('compilePolicy (pure)', () => {
   it('recreates one table atomically; hooks start with conntrack; endpoints dispatched by verdict maps', () => {
     const m = emptyModel();
@@ -190,10 +213,52 @@ describe('compilePolicy IPv6 (pure)', () => {
       }),
     ]);
     const lines = rulesOf(compilePolicy(m, local9));
-    assert.deepEqual(lines.slice(0, 3), [`meta l4proto 58 meta l4proto 58 icmpv6 type 128 icmpv6 code 0 ${ALLOW}`, 'meta l4proto 58 meta l4proto != 58 drop', 'meta l4proto 58 meta l4proto 58 icmpv6 type != 129 drop']);
-    assert.match(lines[3]!, /^meta nfproto ipv6 meta l4proto 6 ip6 saddr @s6-[0-9a-f]{12} meta mark/);
-    assert.equal(lines.length, 5, 'ipVersion 6 drops the IPv4 selector alternative');
-    assert.equal(lines[4], `meta l4proto 1 meta l4proto 1 icmp type 8 ${ALLOW}`);
+    // notICMP with protocol ICMPv6: only "ICMPv6 of another type" (a "not ICMPv6 at all" alternative,
+    // `meta l4proto 58 meta l4proto != 58`, could never match an ICMPv6 rule's packet).
+    assert.deepEqual(lines.slice(0, 2), [`meta l4proto 58 icmpv6 type 128 icmpv6 code 0 ${ALLOW}`, 'meta l4proto 58 icmpv6 type != 129 drop']);
+    assert.match(lines[2]!, /^meta nfproto ipv6 meta l4proto 6 ip6 saddr @s6-[0-9a-f]{12} meta mark/);
+    assert.equal(lines.length, 4, 'ipVersion 6 drops the IPv4 selector alternative');
+    assert.equal(lines[3], `meta l4proto 1 icmp type 8 ${ALLOW}`);
+  });
+
+  it('no compiled rule can never match: the rule\'s protocol is not matched twice nor contradicted (notPorts, notICMP)', () => {
+    const models = [
+      ...caseFiles(CASES).map((f) => [f, modelOf(f)] as const),
+      ...DUAL_CASES.map((d) => [d.name, dualStackModel(d.resources)] as const),
+      ['crafted, IPv4', craftedModel()] as const,
+      ['crafted, dual stack', craftedModel(true)] as const,
+    ];
+    for (const [name, m] of models) {
+      for (const line of rulesOf(compilePolicy(m, local9))) {
+        const is = [...line.matchAll(/meta l4proto (\d+)(?= )/g)].map((x) => x[1]!);
+        const isNot = [...line.matchAll(/meta l4proto != (?:\{ ([^}]*) \}|(\d+))/g)].flatMap((x) => (x[1] ?? x[2]!).split(', '));
+        assert.equal(new Set(is).size, is.length, `${name}: protocol matched twice: ${line}`);
+        assert.ok(!is.some((p) => isNot.includes(p)), `${name}: a rule that can never match: ${line}`);
+      }
+    }
+    const crafted = rulesOf(compilePolicy(craftedModel(), local9)).map((l) => l.replace(/@np-[0-9a-f]{12}/, '@np-X'));
+    assert.deepEqual(crafted, [
+      `meta l4proto 6 th dport != { 80 } ${ALLOW}`,
+      // UDP, notPorts [serve-80-tcp, 53]: port not 53 and (an IPv6 packet, which no IPv4 named-port set holds, or not in the set)
+      `meta l4proto 17 th sport != { 53 } meta nfproto != ipv4 ${ALLOW}`,
+      `meta l4proto 17 th sport != { 53 } ip saddr . meta l4proto . th sport != @np-X ${ALLOW}`,
+      // no protocol: a packet without ports is outside any notPorts
+      `meta l4proto != { 6, 17, 132, 136 } ${ALLOW}`,
+      `meta nfproto != ipv4 ${ALLOW}`,
+      `ip daddr . meta l4proto . th dport != @np-X ${ALLOW}`,
+      'meta l4proto 1 icmp type != 8 drop',
+      'meta l4proto 1 icmp type != 3 drop',
+      'meta l4proto 1 icmp code != 1 drop',
+      'meta l4proto 58 icmpv6 type != 128 drop',
+      'meta l4proto 58 icmpv6 code != 0 drop',
+      // TCP and notICMP: every TCP packet is "not that ICMP"
+      'meta l4proto 6 drop',
+      // no protocol: not ICMP at all, or ICMP of another type
+      'meta l4proto != 1 drop',
+      'meta l4proto 1 icmp type != 8 drop',
+      `meta l4proto 1 icmp type 8 ${ALLOW}`,
+      `meta l4proto 1 ${ALLOW}`,
+    ]);
   });
 
   it('an IPv4-only model compiles as before: no IPv6 sets, no ip6 matches, no NDP rule', () => {
@@ -286,6 +351,10 @@ describe('compilePolicy scripts pass `nft -c -f`', { skip: liveSkip }, () => {
       const r = compilePolicy(modelOf(f), local9, { endpointToHostAction: 'Drop' });
       const c = spawnSync(IP, ['netns', 'exec', NS, NFT, '-c', '-f', '-'], { input: r.script, encoding: 'utf8' });
       assert.equal(c.status, 0, `${f}: ${c.stderr}`);
+    }
+    for (const dual of [false, true]) {
+      const c = spawnSync(IP, ['netns', 'exec', NS, NFT, '-c', '-f', '-'], { input: compilePolicy(craftedModel(dual), local9).script, encoding: 'utf8' });
+      assert.equal(c.status, 0, `notPorts/notICMP decided by the protocol${dual ? ', dual stack' : ''}: ${c.stderr}`);
     }
     assert.equal(spawnSync(IP, ['netns', 'exec', NS, NFT, 'list', 'ruleset'], { encoding: 'utf8' }).stdout.trim(), '');
   });

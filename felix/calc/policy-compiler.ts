@@ -101,7 +101,9 @@ export interface CompiledPolicy {
 type Obj = Record<string, unknown>;
 type Dir = 'ingress' | 'egress';
 
-const PORT_PROTOS = '{ 6, 17, 132, 136 }';
+/** Protocols with ports (TCP, UDP, SCTP, UDPLite): where `th sport`/`th dport` mean something. */
+const PORT_PROTO_NUMBERS: readonly number[] = [6, 17, 132, 136];
+const PORT_PROTOS = `{ ${PORT_PROTO_NUMBERS.join(', ')} }`;
 
 
 const hashMemo = new Map<string, string>();
@@ -229,9 +231,15 @@ class RuleRenderer {
    * The match of one entity (source or destination) as clauses; each clause is a list of OR
    * alternatives (an empty list: never matches).
    */
-  private entityClauses(e: Obj | undefined, side: 'saddr' | 'daddr', namespace: string | undefined, hasProto: boolean): Alt[][] {
+  private entityClauses(e: Obj | undefined, side: 'saddr' | 'daddr', namespace: string | undefined, proto: number | undefined): Alt[][] {
     if (!e) return [];
-    const l4 = hasProto ? '' : `meta l4proto ${PORT_PROTOS} `;
+    const l4 = proto !== undefined ? '' : `meta l4proto ${PORT_PROTOS} `;
+    // A packet of a protocol without ports is outside every notPorts list (evaluate.ts). The rule's
+    // protocol, when it has one, has decided that already: a port protocol never is such a packet
+    // (no alternative: `meta l4proto 6 meta l4proto != { 6, … }` could never match), another one
+    // always is (the notPorts clause holds: null).
+    const portless: Alt[] | null =
+      proto === undefined ? [both(`meta l4proto != ${PORT_PROTOS}`)] : PORT_PROTO_NUMBERS.includes(proto) ? [] : null;
     const port = side === 'saddr' ? 'sport' : 'dport';
     const out: Alt[][] = [];
     // nets / notNets (non-empty; Calico treats an empty list as absent): per family. As Felix, a
@@ -280,13 +288,13 @@ class RuleRenderer {
       }
       out.push(alts);
     }
-    if (nonEmpty(e.notPorts)) {
+    if (nonEmpty(e.notPorts) && portless !== null) {
       const { nums, names } = split(e.notPorts);
-      if (nums.length > 0) out.push([both(`meta l4proto != ${PORT_PROTOS}`), both(`th ${port} != { ${nums.join(', ')} }`)]);
+      if (nums.length > 0) out.push([...portless, both(`th ${port} != { ${nums.join(', ')} }`)]);
       for (const n of names) {
         const v4 = fam4(`ip ${side} . meta l4proto . th ${port} != @${this.namedPortSet(n, 4)}`);
-        if (this.dual) out.push([both(`meta l4proto != ${PORT_PROTOS}`), v4, fam6(`ip6 ${side} . meta l4proto . th ${port} != @${this.namedPortSet(n, 6)}`)]);
-        else out.push([both(`meta l4proto != ${PORT_PROTOS}`), fam6('meta nfproto != ipv4'), v4]);
+        if (this.dual) out.push([...portless, v4, fam6(`ip6 ${side} . meta l4proto . th ${port} != @${this.namedPortSet(n, 6)}`)]);
+        else out.push([...portless, fam6('meta nfproto != ipv4'), v4]);
       }
     }
     return out;
@@ -301,29 +309,34 @@ class RuleRenderer {
     if (r.protocol !== undefined) clauses.push(proto === undefined ? [] : [both(`meta l4proto ${proto}`)]);
     const notProto = protoNumber(r.notProtocol);
     if (notProto !== undefined) clauses.push([both(`meta l4proto != ${notProto}`)]);
-    // icmp/notICMP: ICMP type and code, or ICMPv6 ones when the rule's protocol is ICMPv6.
-    const icmp = (o: unknown, negate: boolean): Alt[] => {
+    // icmp/notICMP: ICMP type and code, or ICMPv6 ones when the rule's protocol is ICMPv6. When the
+    // rule's protocol is that ICMP, its clause already matches `meta l4proto <n>`: not repeated, and
+    // notICMP's "not ICMP at all" alternative dropped (it could never match). With another protocol
+    // icmp never matches and notICMP always holds (evaluate.ts: an ICMP match needs an ICMP packet).
+    const icmp = (o: unknown, negate: boolean): Alt[] | null => {
       const { type, code } = (o ?? {}) as { type?: number; code?: number };
       const [n, kw, a] = proto === 58 ? ([58, 'icmpv6', fam6] as const) : ([1, 'icmp', both] as const);
-      const pos = [`meta l4proto ${n}`, type !== undefined ? `${kw} type ${type}` : '', code !== undefined ? `${kw} code ${code}` : ''].filter(Boolean);
-      if (!negate) return [a(pos.join(' '))];
-      const alts = [both(`meta l4proto != ${n}`)];
-      if (type !== undefined) alts.push(a(`meta l4proto ${n} ${kw} type != ${type}`));
-      if (code !== undefined) alts.push(a(`meta l4proto ${n} ${kw} code != ${code}`));
+      if (proto !== undefined && proto !== n) return negate ? null : [];
+      const l4 = proto === n ? [] : [`meta l4proto ${n}`];
+      const typeCode = (op: string) => [type !== undefined ? `${kw} type ${op}${type}` : '', code !== undefined ? `${kw} code ${op}${code}` : ''];
+      if (!negate) return [a([...l4, ...typeCode('')].filter(Boolean).join(' '))];
+      const alts = proto === n ? [] : [both(`meta l4proto != ${n}`)];
+      for (const m of typeCode('!= ')) if (m) alts.push(a([...l4, m].join(' ')));
       return alts;
     };
-    if (r.icmp !== undefined) clauses.push(icmp(r.icmp, false));
-    if (r.notICMP !== undefined) clauses.push(icmp(r.notICMP, true));
-    const hasProto = proto !== undefined;
-    clauses.push(...this.entityClauses(r.source as Obj | undefined, 'saddr', namespace, hasProto));
-    clauses.push(...this.entityClauses(r.destination as Obj | undefined, 'daddr', namespace, hasProto));
+    for (const [o, negate] of [[r.icmp, false], [r.notICMP, true]] as const) {
+      const c = o === undefined ? null : icmp(o, negate);
+      if (c !== null) clauses.push(c);
+    }
+    clauses.push(...this.entityClauses(r.source as Obj | undefined, 'saddr', namespace, proto));
+    clauses.push(...this.entityClauses(r.destination as Obj | undefined, 'daddr', namespace, proto));
     let alts: Alt[] = [both('')];
     for (const c of clauses) {
       const next: Alt[] = [];
       for (const a of alts) {
         for (const b of c) {
           if (a.f !== 0 && b.f !== 0 && a.f !== b.f) continue;
-          next.push({ t: a.t === '' ? b.t : `${a.t} ${b.t}`, f: a.f || b.f });
+          next.push({ t: a.t === '' ? b.t : b.t === '' ? a.t : `${a.t} ${b.t}`, f: a.f || b.f });
         }
       }
       alts = next;

@@ -634,6 +634,23 @@ describe('Calico policy with real packets, dual stack (IPv6)', { skip: liveSkip 
     m = pol({ action: 'Deny', protocol: 'ICMPv6', notICMP: { type: 129 } }, { action: 'Allow' });
     ok(driver6([{ op: 'apply', model: m, local: local6 }])[0]);
     assert.equal(ping6(xb.ns, xa.v6, true), false, 'an echo request is not type 129: denied');
+    // The same with protocol ICMP (IPv4), and notICMP on a TCP rule (every TCP packet is "not that
+    // ICMP"): the compiler writes these without the alternatives that could never match; packets and
+    // the evaluator agree.
+    const tcp4 = () => probeMatrix6(80, 'v4')['x/b']!['x/a'];
+    const cases: Array<[string, object, { ping4: boolean; tcp4: boolean }]> = [
+      ['ICMP notICMP type 8 (echo request passes)', { action: 'Deny', protocol: 'ICMP', notICMP: { type: 8 } }, { ping4: true, tcp4: true }],
+      ['ICMP notICMP type 0 (echo request denied)', { action: 'Deny', protocol: 'ICMP', notICMP: { type: 0 } }, { ping4: false, tcp4: true }],
+      ['ICMP notICMP type 8 code 1 (echo request has code 0: denied)', { action: 'Deny', protocol: 'ICMP', notICMP: { type: 8, code: 1 } }, { ping4: false, tcp4: true }],
+      ['TCP notICMP type 8 (TCP denied, ping not)', { action: 'Deny', protocol: 'TCP', notICMP: { type: 8 } }, { ping4: true, tcp4: false }],
+    ];
+    for (const [what, rule, want] of cases) {
+      m = pol(rule, { action: 'Allow' });
+      ok(driver6([{ op: 'apply', model: m, local: local6 }])[0]);
+      assert.deepEqual({ ping4: ping6(xb.ns, xa.v4, false), tcp4: tcp4() }, want, `${what}: measured`);
+      const ev = (protocol: 'ICMP' | 'TCP') => verdict(m, { src: { ip: xb.v4 }, dst: { ip: xa.v4 }, protocol, port: protocol === 'TCP' ? 80 : undefined }).allowed;
+      assert.deepEqual({ ping4: ev('ICMP'), tcp4: ev('TCP') }, want, `${what}: evaluator`);
+    }
   });
 
   it('egress default deny on x/b: its NDP still reaches the host (IPv6 to allowed peers works), nothing else leaves', () => {
