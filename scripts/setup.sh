@@ -16,3 +16,9 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/d
 fi
 npm ci --no-audit --no-fund
 npm run build
+# Real Kubernetes (kube-apiserver, kubectl, kubelet, kube-proxy, scheduler, controller-manager) and
+# etcd built from their Go modules into ${TORTIE_CACHE:-/var/cache/tortie}: minutes once, then
+# seconds (the cache is outside the tracked tree). Tests that run a real control plane need them.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi
+command -v go >/dev/null 2>&1 || { echo "setup.sh: Go is needed to build Kubernetes from its modules (not found on PATH or in /usr/local/go/bin)" >&2; exit 1; }
+./scripts/build-kubernetes.sh
