@@ -15,13 +15,7 @@ import { type AgentConfig, type Env, parseAgentConfig } from './config.js';
 import { DatastoreSupervisor } from './datastore-supervisor.js';
 import { HealthAggregator, type HealthServer, startHealthServer } from './health.js';
 import { createLogger, type Logger } from './log.js';
-import {
-  type MetricsServer,
-  type Registry,
-  registerProcessMetrics,
-  registry as defaultRegistry,
-  startMetricsServer,
-} from './metrics.js';
+import { type MetricsServer, Registry, startMetricsServer } from './metrics.js';
 import { runStartup, type StartupDeps, type StartupResult, tortieVersion } from './startup.js';
 
 /** What the CNI handler gets besides the request. */
@@ -47,7 +41,7 @@ export interface AgentOptions {
   cniHandler: CniHandler;
   /** Default: Felix-style lines on stderr at FELIX_LOGSEVERITYSCREEN. */
   log?: Logger;
-  /** Default: the shared registry of metrics.ts. */
+  /** Default: a new registry with the process metrics. */
   registry?: Registry;
   /** Install SIGTERM/SIGINT handlers that stop the agent and exit. Default true. */
   handleSignals?: boolean;
@@ -80,8 +74,8 @@ const LOOP_TIMEOUT_MS = 60_000;
 export async function startAgent(env: Env, opts: AgentOptions): Promise<Agent> {
   const config = parseAgentConfig(env);
   const log = opts.log ?? createLogger('agent.ts', { level: config.felix.logSeverityScreen });
-  const metrics = opts.registry ?? defaultRegistry;
-  registerProcessMetrics(metrics);
+  const metrics = opts.registry ?? new Registry();
+  metrics.registerProcessMetrics();
   for (const w of config.warnings) log.warn(w);
   const where = config.datastore.datastoreType === 'etcdv3' ? config.datastore.etcdEndpoints.join(',') : config.datastore.datastorePath;
   log.info(
@@ -99,7 +93,7 @@ export async function startAgent(env: Env, opts: AgentOptions): Promise<Agent> {
   );
   const dsUp = metrics.gauge('tortie_datastore_up', 'Whether the datastore answered the last check (1) or not (0).');
   const drift = metrics.gauge('tortie_config_drift_findings', 'CALICO_IPV4POOL_* settings that disagree with the stored IP pool.');
-  metrics.gauge('tortie_build_info', 'Tortie version of this agent.', ['version']).set(1, { version: tortieVersion() ?? 'unknown' });
+  metrics.gauge('tortie_build_info', 'Tortie version of this agent.', ['version']).set({ version: tortieVersion() ?? 'unknown' }, 1);
   dsUp.set(0);
 
   const health = new HealthAggregator();
@@ -167,7 +161,7 @@ export async function startAgent(env: Env, opts: AgentOptions): Promise<Agent> {
         onRequest: ({ command, containerId, response, seconds }) => {
           const cmd = command ?? 'invalid';
           cniRequests.inc({ command: cmd, result: response.ok ? 'ok' : 'error' });
-          cniDuration.observe(seconds, { command: cmd });
+          cniDuration.observe({ command: cmd }, seconds);
           const who = containerId ? ` container ${containerId.slice(0, 12)}` : '';
           const outcome = response.ok ? 'ok' : `error ${response.code}: ${response.msg}`;
           const line = `CNI ${cmd}${who}: ${outcome} (${seconds.toFixed(3)} s)`;
