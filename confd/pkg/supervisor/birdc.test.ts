@@ -104,7 +104,6 @@ describe('BirdControlConnection against a stand-in BIRD', () => {
 
   it('times out per line and names the socket', async () => {
     behaviour = (_cmd, c) => c.write('2002-Name Proto Table State Since Info\n'); // and then nothing
-    const t0 = Date.now();
     await assert.rejects(birdCommand(sock, 'show protocols', { timeoutMs: 300 }), (e: unknown) => {
       assert.ok(e instanceof BirdcError);
       assert.equal(e.socketPath, sock);
@@ -112,7 +111,6 @@ describe('BirdControlConnection against a stand-in BIRD', () => {
       assert.match(e.message, new RegExp(`${sock.replace(/[.]/g, '\\.')} sent no line within 300 ms \\(waiting for the reply to "show protocols"\\) after 1 line`));
       return true;
     });
-    assert.ok(Date.now() - t0 < 2000);
   });
 
   it('reports a connection closed in the middle of a reply', async () => {
