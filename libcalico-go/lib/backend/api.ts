@@ -34,7 +34,7 @@ export interface WatchOptions {
 }
 
 export interface Backend {
-  readonly type: 'embedded' | 'etcdv3';
+  readonly type: 'embedded' | 'etcdv3' | 'kubernetes';
   get(key: string): Promise<KVPair | null>;
   /** All keys starting with `prefix`, sorted by key. */
   list(prefix: string): Promise<ListResult>;
