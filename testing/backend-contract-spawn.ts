@@ -2,9 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { OpenSpec } from './worker.js';
+import type { OpenSpec } from './backend-contract-worker.js';
 
-const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
+const WORKER = fileURLToPath(new URL('./backend-contract-worker.js', import.meta.url));
 
 export interface Worker {
   child: ChildProcess;

@@ -1,9 +1,9 @@
 // Child process for the multi-process datastore tests. Usage:
-//   node worker.js '<OpenSpec JSON>' <mode> [args...]
+//   node backend-contract-worker.js '<OpenSpec JSON>' <mode> [args...]
 // It opens the store the same way the parent does (module + export + JSON arguments) and reports
 // on stdout, one line per fact, so the parent can tell what was acknowledged.
 import { createInterface } from 'node:readline';
-import { AlreadyExistsError, ConflictError, type Backend } from '../api.js';
+import { AlreadyExistsError, ConflictError, type Backend } from '../libcalico-go/lib/backend/api.js';
 
 export interface OpenSpec {
   /** URL of the module exporting the factory. */

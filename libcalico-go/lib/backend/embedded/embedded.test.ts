@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CompactedError, DatastoreError, UnavailableError } from '../api.js';
-import { backendContract, collect } from '../contract.js';
-import { spawnWorker, type Worker } from '../testdata/spawn.js';
+import { backendContract, collect } from '../../../../testing/backend-contract.js';
+import { spawnWorker, type Worker } from '../../../../testing/backend-contract-spawn.js';
 import { EmbeddedBackend, openEmbedded, prefixEnd } from './embedded.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tortie-embedded-'));

@@ -5,7 +5,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatastoreError, UnavailableError, type WatchEvent } from '../api.js';
-import { backendContract } from '../contract.js';
+import { backendContract } from '../../../../testing/backend-contract.js';
 import { makeTestPKI } from '../../../../testing/certs.js';
 import { freePort, startEtcd, type TestEtcd } from '../../../../testing/etcd.js';
 import { EtcdV3Backend, openEtcdV3, prefixRangeEnd } from './etcdv3.js';
