@@ -160,14 +160,17 @@ describe('tortiectl', () => {
     assert.equal((await ctl(['ipam', 'show', '--ip=10.233.64.9'])).stdout, '10.233.64.9 is not assigned\n');
   });
 
-  it('selects the datastore from a CalicoAPIConfig file and refuses kubernetes plainly', async () => {
+  it('selects the datastore from a CalicoAPIConfig file; kubernetes without a connection is refused plainly', async () => {
     const cfg = join(dir, 'tortiectl.cfg');
     writeFileSync(cfg, `apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n  datastoreType: embedded\n  datastorePath: ${env.DATASTORE_PATH}\n`);
     const r = await runCtl(['get', 'ippool', '-c', cfg], {});
     assert.match(r.stdout, /default-pool/);
     const k = await runCtl(['get', 'ippool'], { DATASTORE_TYPE: 'kubernetes' });
     assert.equal(k.code, 1);
-    assert.match(k.stderr, /"kubernetes" is not supported yet/);
+    assert.match(k.stderr, /no Kubernetes connection configured: set KUBECONFIG/);
+    const kc = await runCtl(['get', 'ippool'], { DATASTORE_TYPE: 'kubernetes', KUBECONFIG: join(dir, 'no-such-kubeconfig') });
+    assert.equal(kc.code, 1);
+    assert.match(kc.stderr, /kubeconfig .*no-such-kubeconfig: cannot read it/);
     writeFileSync(cfg, 'apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n  datastoreTyp: etcdv3\n');
     assert.match((await runCtl(['get', 'ippool', '-c', cfg], {})).stderr, /spec\.datastoreTyp: unknown field/);
   });

@@ -106,9 +106,16 @@ export function parseIPAMOptions(ipam: unknown): IPAMOptions {
 export function parseIPAMNetConf(raw: Record<string, unknown>, env: Record<string, string | undefined>): IPAMNetConf {
   const options = parseIPAMOptions(raw.ipam);
   const fromEnv = settingsFromEnv(env);
+  // Calico's conflist `kubernetes` section: kubeconfig (→ KUBECONFIG), k8s_api_root (→ K8S_API_ENDPOINT).
+  const k8s = raw.kubernetes;
+  if (k8s !== undefined && k8s !== null && (typeof k8s !== 'object' || Array.isArray(k8s))) throw bad('kubernetes', k8s, 'must be an object');
+  const k8sSection = (k8s ?? {}) as Record<string, unknown>;
   let datastore: DatastoreConfig;
   try {
     datastore = resolveDatastoreConfig({
+      ...fromEnv,
+      kubeconfig: optString(k8sSection, 'kubeconfig', 'kubernetes.') || fromEnv.kubeconfig,
+      k8sAPIEndpoint: optString(k8sSection, 'k8s_api_root', 'kubernetes.') || fromEnv.k8sAPIEndpoint,
       datastoreType: optString(raw, 'datastore_type') ?? fromEnv.datastoreType,
       datastorePath: optString(raw, 'datastore_path') ?? fromEnv.datastorePath,
       etcdEndpoints: optString(raw, 'etcd_endpoints') ?? fromEnv.etcdEndpoints,

@@ -8,6 +8,7 @@ import type { GcAttachment } from '../pkg/skel/gc.js';
 import type { PluginHandlers } from '../pkg/skel/run.js';
 import { type Backend, UnavailableError } from '../../libcalico-go/lib/backend/api.js';
 import { openBackend } from '../../libcalico-go/lib/config/open-backend.js';
+import { ConfigError } from '../../libcalico-go/lib/config/datastore-config.js';
 import { IPAM, IPAMError, AddressInUseError } from '../../libcalico-go/lib/ipam/ipam.js';
 import { parseIP } from '../../libcalico-go/lib/net/ip.js';
 import { parseSelector } from '../../libcalico-go/lib/selector/index.js';
@@ -70,6 +71,8 @@ async function withSession<T>(inv: Invocation, env: Record<string, string | unde
   try {
     store = await openBackend(conf.datastore);
   } catch (e) {
+    // A bad datastore setting (e.g. an unreadable kubeconfig) will not cure itself: say so.
+    if (e instanceof ConfigError) throw new CniError(ErrCode.UnsupportedField, `cannot open ${conf.datastore.datastoreType} datastore: ${e.message}`);
     throw new CniError(ErrCode.TryAgainLater, `cannot open ${conf.datastore.datastoreType} datastore: ${(e as Error).message}`);
   }
   const ipam = new IPAM(store, { selects: (sel, labels) => parseSelector(sel).evaluate(labels) });

@@ -36,7 +36,7 @@ const cases: Case[] = [
   { what: 'invalid network name', conf: { name: 'bad name!' }, code: 7, msg: /bad name!/ },
   { what: 'unsupported CNI version', conf: { cniVersion: '9.9.9' }, code: 1, msg: /9\.9\.9/ },
   { what: 'too-old CNI version', conf: { cniVersion: '0.2.0' }, code: 1, msg: /0\.2\.0/ },
-  { what: 'kubernetes datastore', conf: { datastore_type: 'kubernetes' }, code: 2, msg: /"kubernetes" is not supported yet/ },
+  { what: 'kubernetes datastore, unreadable kubeconfig', conf: { datastore_type: 'kubernetes', kubernetes: { kubeconfig: '/nonexistent/calico-kubeconfig' } }, code: 2, msg: /kubeconfig \/nonexistent\/calico-kubeconfig: cannot read it/ },
   { what: 'unknown datastore', conf: { datastore_type: 'mysql' }, code: 2, msg: /"mysql"/ },
   { what: 'bad etcd endpoint', conf: { datastore_type: 'etcdv3', etcd_endpoints: 'not-a-url' }, code: 2, msg: /"not-a-url"/ },
   { what: 'etcd cert without key', conf: { datastore_type: 'etcdv3', etcd_endpoints: 'http://127.0.0.1:1', etcd_cert_file: '/x.pem' }, code: 2, msg: /ETCD_KEY_FILE/ },
