@@ -67,16 +67,16 @@ export class KubernetesNetworkPolicyHandler implements KindHandler {
     throw new OperationNotSupportedError(op, key, 'Kubernetes NetworkPolicies are read from the Kubernetes API; change the networking.k8s.io object instead');
   }
 
-  async create(key: string): Promise<KVPair> {
+  async create(key: string, ..._rest: string[]): Promise<KVPair> {
     this.refuse('Create', key);
   }
-  async update(key: string): Promise<KVPair> {
+  async update(key: string, ..._rest: string[]): Promise<KVPair> {
     this.refuse('Update', key);
   }
-  async apply(key: string): Promise<KVPair> {
+  async apply(key: string, ..._rest: string[]): Promise<KVPair> {
     this.refuse('Apply', key);
   }
-  async delete(key: string): Promise<KVPair> {
+  async delete(key: string, ..._rest: string[]): Promise<KVPair> {
     this.refuse('Delete', key);
   }
 

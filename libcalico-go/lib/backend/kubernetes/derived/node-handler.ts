@@ -52,15 +52,15 @@ export class NodeHandler implements KindHandler {
     return { items, revision };
   }
 
-  async create(key: string): Promise<KVPair> {
+  async create(key: string, _value?: string): Promise<KVPair> {
     throw new OperationNotSupportedError('Create', key, 'a Node exists because its Kubernetes Node does');
   }
 
-  async delete(key: string): Promise<KVPair> {
+  async delete(key: string, _revision?: string): Promise<KVPair> {
     throw new OperationNotSupportedError('Delete', key, 'a Node exists because its Kubernetes Node does');
   }
 
-  async update(key: string, value: string): Promise<KVPair> {
+  async update(key: string, value: string, _revision?: string): Promise<KVPair> {
     const name = this.name(key);
     let node: Resource;
     try {

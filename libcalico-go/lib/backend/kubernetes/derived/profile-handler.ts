@@ -105,16 +105,16 @@ export class ProfileHandler implements KindHandler {
   private refuse(op: string, k: string): never {
     throw new OperationNotSupportedError(op, k, 'Profiles are derived from Namespaces and ServiceAccounts in the Kubernetes datastore');
   }
-  async create(k: string): Promise<KVPair> {
+  async create(k: string, ..._rest: string[]): Promise<KVPair> {
     this.refuse('Create', k);
   }
-  async update(k: string): Promise<KVPair> {
+  async update(k: string, ..._rest: string[]): Promise<KVPair> {
     this.refuse('Update', k);
   }
-  async apply(k: string): Promise<KVPair> {
+  async apply(k: string, ..._rest: string[]): Promise<KVPair> {
     this.refuse('Apply', k);
   }
-  async delete(k: string): Promise<KVPair> {
+  async delete(k: string, ..._rest: string[]): Promise<KVPair> {
     this.refuse('Delete', k);
   }
 

@@ -109,25 +109,25 @@ export class WorkloadEndpointHandler implements KindHandler {
     return w;
   }
 
-  create(key: string, value: string): Promise<KVPair> {
+  async create(key: string, value: string): Promise<KVPair> {
     if (!this.opts.cniWrites) this.refuse('Create', key);
     const w = this.parse(key, value);
     return this.patch('Create', key, (pod) => wepWritePatch(w, { uid: pod.metadata?.uid }));
   }
 
-  update(key: string, value: string, revision: string): Promise<KVPair> {
+  async update(key: string, value: string, revision: string): Promise<KVPair> {
     if (!this.opts.cniWrites) this.refuse('Update', key);
     const w = this.parse(key, value);
     return this.patch('Update', key, (pod) => wepWritePatch(w, { uid: pod.metadata?.uid, resourceVersion: revision }));
   }
 
-  apply(key: string, value: string): Promise<KVPair> {
+  async apply(key: string, value: string): Promise<KVPair> {
     if (!this.opts.cniWrites) this.refuse('Apply', key);
     const w = this.parse(key, value);
     return this.patch('Apply', key, (pod) => wepWritePatch(w, { uid: pod.metadata?.uid }));
   }
 
-  delete(key: string, revision?: string): Promise<KVPair> {
+  async delete(key: string, revision?: string): Promise<KVPair> {
     return this.patch('Delete', key, (pod) => wepDeletePatch({ uid: pod.metadata?.uid, resourceVersion: revision }));
   }
 
