@@ -1,6 +1,7 @@
 // An expired revision on a real kube-apiserver: etcd compacted with the real etcdctl, the API
 // server's watch cache off (with it on, a young server answers old revisions from its cache, which
-// still holds every event since it started). Every derived kind's list at, and watch from, the
+// still holds every event since it started). The server also ends every watch after 1–2 s
+// (--min-request-timeout=1), so watches here live through many server-side closes. Every derived kind's list at, and watch from, the
 // compacted revision fails with CompactedError; the caller's recovery (re-list, watch from the new
 // revision) then sees new changes.
 import assert from 'node:assert/strict';
@@ -25,7 +26,7 @@ describe('derived kinds at a compacted revision', { skip, timeout: 300_000 }, ()
   let client: KubeClient;
 
   before(async () => {
-    api = await startKubeApiserver({ extraArgs: ['--watch-cache=false'] });
+    api = await startKubeApiserver({ extraArgs: ['--watch-cache=false', '--min-request-timeout=1'] });
     client = await loadKubeClient({ kubeconfig: api.kubeconfig });
     await api.kubectl(['create', 'namespace', 'web']);
     await api.kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' } }));
@@ -72,4 +73,32 @@ describe('derived kinds at a compacted revision', { skip, timeout: 300_000 }, ()
       ac.abort();
     });
   }
+
+  test('a watch outlives the server ending it: re-watched from the last revision, nothing lost or repeated', async () => {
+    const h = new NodeHandler(client);
+    const list = await h.list(`${R}/nodes/`);
+    const ac = new AbortController();
+    const guard = setTimeout(() => ac.abort(), 120_000);
+    const it = h.watch(`${R}/nodes/`, { afterRevision: list.revision, signal: ac.signal })[Symbol.asyncIterator]();
+    const first = it.next();
+    /** Waits until the server has ended the watch `n` more times (each re-watch is one more request). */
+    const rewatches = async (n: number) => {
+      const start = client.requests;
+      while (client.requests < start + n && !ac.signal.aborted) await new Promise((r) => setTimeout(r, 100));
+    };
+    await rewatches(3);
+    await api.kubectl(['label', 'node', 'n1', 'round=1']);
+    const e1 = await first;
+    await rewatches(3);
+    await api.kubectl(['label', 'node', 'n1', 'round=2', '--overwrite']);
+    const e2 = await it.next();
+    clearTimeout(guard);
+    assert.equal(e1.done, false);
+    assert.equal(e2.done, false);
+    assert.match(e1.value!.value!, /"round":"1"/);
+    assert.match(e2.value!.value!, /"round":"2"/);
+    assert.ok(BigInt(e2.value!.revision) > BigInt(e1.value!.revision));
+    assert.equal(e2.value!.prevValue, e1.value!.value, 'the second event follows the first directly');
+    ac.abort();
+  });
 });
