@@ -187,7 +187,7 @@ describe('IPAM objects', () => {
     const o = toObject(k, refOfKey(k), JSON.stringify(block));
     assert.equal(o.kind, 'IPAMBlock');
     assert.equal(o.metadata.name, '10-233-64-0-24');
-    assert.deepEqual(o.spec, block);
+    assert.deepEqual(o.spec, { ...block, strictAffinity: false });
     assert.deepEqual(JSON.parse(fromObject(refOfKey(k).kind, o)!.value), block);
     const free = toObject(k, refOfKey(k), JSON.stringify({ ...block, affinity: null }));
     assert.equal('affinity' in free.spec!, false);

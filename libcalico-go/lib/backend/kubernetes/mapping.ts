@@ -311,8 +311,10 @@ export function toObject(key: string, ref: ObjectRef, value: string, resourceVer
       return obj;
     }
     case 'block': {
+      // strictAffinity is a required field of the CRD (Calico's model always writes it).
       const { affinity, ...spec } = v;
-      obj.spec = affinity === null || affinity === undefined ? spec : { affinity, ...spec };
+      const withStrict = { ...spec, strictAffinity: spec.strictAffinity === true };
+      obj.spec = affinity === null || affinity === undefined ? withStrict : { affinity, ...withStrict };
       return obj;
     }
     case 'affinity': {
@@ -406,8 +408,9 @@ export function fromObject(k: CRDKind, obj: K8sObject): { key: string; value: st
       const cidr = String(spec.cidr ?? '');
       if (!cidr.includes('/')) return null;
       const fam = cidr.includes(':') ? 'ipv6' : 'ipv4';
-      const { affinity, ...rest } = spec;
-      const value = { cidr, affinity: affinity ?? null, ...rest, deleted: spec.deleted === true };
+      const { affinity, strictAffinity, ...rest } = spec;
+      // Tortie's block model has no strictAffinity: kept in the value only when set.
+      const value = { cidr, affinity: affinity ?? null, ...rest, deleted: spec.deleted === true, ...(strictAffinity === true ? { strictAffinity } : {}) };
       return { key: `${k.keyPrefix}${fam}/block/${cidr.replace('/', '-')}`, value: JSON.stringify(value) };
     }
     case 'affinity': {
