@@ -89,13 +89,13 @@ test('a k8s Node with every Calico annotation reads as the v3 Node Calico shows'
   });
 });
 
-test('a plain k8s Node: no bgp, only k8s addresses, kube-labels {} when it has no labels', () => {
+test('a plain k8s Node: no bgp, only k8s addresses, kube-labels null when it has no labels (Go\'s JSON of a nil map)', () => {
   const k = k8sNode();
   delete k.metadata!.labels;
   const n = nodeFromK8s(k);
   assert.equal(n.spec!.bgp, undefined);
   assert.equal(n.metadata.labels, undefined);
-  assert.deepEqual(n.metadata.annotations, { [ANN_KUBE_LABELS]: '{}' });
+  assert.deepEqual(n.metadata.annotations, { [ANN_KUBE_LABELS]: 'null' });
   assert.deepEqual(n.spec!.addresses, [
     { address: '192.168.64.6', type: 'InternalIP' },
     { address: '203.0.113.9', type: 'ExternalIP' },
@@ -112,7 +112,7 @@ test('invalid annotation values are ignored on read, one by one', () => {
       'projectcalico.org/RouteReflectorClusterID': '1.2.3',
       'projectcalico.org/IPv4VXLANTunnelAddr': '10.233.72.300',
       'projectcalico.org/VXLANTunnelMACAddr': '66:0f:2b:7e:01',
-      'projectcalico.org/WireguardPublicKey': 'short',
+      'projectcalico.org/IPv6VXLANTunnelAddr': '10.0.0.1', // wrong family
       'projectcalico.org/labels': 'not json',
       'projectcalico.org/annotations': '{"n":1}',
     }),
@@ -122,7 +122,8 @@ test('invalid annotation values are ignored on read, one by one', () => {
   assert.equal(n.spec!.vxlanTunnelMACAddr, undefined);
   assert.deepEqual(n.status, { podCIDRs: ['10.244.1.0/24', 'fd00:1::/64'] });
   assert.deepEqual(n.metadata.annotations, { [ANN_KUBE_LABELS]: '{}' });
-  // Only the valid one of a mixed set survives.
+  // A BGP address needs its prefix length; only the valid one of a mixed set survives.
+  assert.equal(nodeFromK8s(k8sNode({ 'projectcalico.org/IPv4Address': '10.0.0.5' })).spec!.bgp, undefined);
   const m = nodeFromK8s(k8sNode({ 'projectcalico.org/IPv4Address': '10.0.0.5/24', 'projectcalico.org/ASNumber': 'x' }));
   assert.deepEqual(m.spec!.bgp, { ipv4Address: '10.0.0.5/24' });
 });

@@ -1,6 +1,7 @@
 // Calico Node ↔ Kubernetes Node (reference calico-k8s.md §3, calico.md §4.6). Pure: no I/O.
 //
-// Read: name, resourceVersion, uid and creationTimestamp are the k8s Node's; labels are the k8s labels
+// Read: name and resourceVersion (also uid and creationTimestamp, which Calico leaves out) are the
+// k8s Node's; labels are the k8s labels
 // plus the Calico labels kept as JSON in the annotation `projectcalico.org/labels` (a Calico label
 // shadowed by a k8s one is dropped); Calico annotations come from `projectcalico.org/annotations`,
 // plus the synthetic `projectcalico.org/kube-labels` (JSON of the k8s labels) that the write side
@@ -45,9 +46,8 @@ function ipOf(v: string, version: IPVersion): string | undefined {
   return ip && ip.version === version ? v : undefined;
 }
 
-/** An interface address: `addr/len` (host bits kept) or a bare address, of the given family. */
+/** An interface address `addr/len` (host bits kept) of the given family; a bare address is not one. */
 function addrWithPrefix(v: string, version: IPVersion): string | undefined {
-  if (!v.includes('/')) return ipOf(v, version);
   const c = parseCIDR(v);
   const ip = parseIP(v.slice(0, v.indexOf('/')));
   return c && ip && c.version === version ? v : undefined;
@@ -68,8 +68,8 @@ export function parseASNumber(v: string): number | undefined {
 
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 const macOf = (v: string) => (MAC.test(v) ? v : undefined);
-/** A WireGuard public key: base64 of 32 bytes. */
-const keyOf = (v: string) => (/^[A-Za-z0-9+/]{43}=$/.test(v) ? v : undefined);
+/** WireGuard public keys are taken as they are (Calico does not check them on read). */
+const keyOf = (v: string) => v;
 
 /** The v3 Node of a Kubernetes Node. */
 export function nodeFromK8s(k8s: K8sNode): Resource {
@@ -86,7 +86,8 @@ export function nodeFromK8s(k8s: K8sNode): Resource {
   for (const [k, v] of Object.entries(parseStringMap(ann[ANN_LABELS]) ?? {})) if (!(k in kubeLabels)) labels[k] = v;
   Object.assign(labels, kubeLabels);
   const annotations: Record<string, string> = { ...(parseStringMap(ann[ANN_ANNOTATIONS]) ?? {}) };
-  annotations[ANN_KUBE_LABELS] = stringMapJSON(kubeLabels);
+  // Go's JSON of an absent label map is "null".
+  annotations[ANN_KUBE_LABELS] = meta.labels === undefined ? 'null' : stringMapJSON(kubeLabels);
 
   const spec: Obj = {};
   const bgp: Obj = {};

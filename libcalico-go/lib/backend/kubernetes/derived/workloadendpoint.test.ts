@@ -142,6 +142,13 @@ test('no service account: one profile, no serviceaccount label; a 63-character o
   assert.deepEqual(l.spec!.profiles, ['kns.web-apps', `ksa.web-apps.${'s'.repeat(63)}`]);
 });
 
+test('a pod of a ReplicaSet keeps its generateName, as Calico copies it', () => {
+  const p = pod();
+  p.metadata!.generateName = 'nginx-';
+  assert.equal(wepFromPod(p)!.metadata.generateName, 'nginx-');
+  assert.equal(wepFromPod(pod())!.metadata.generateName, undefined);
+});
+
 test('pod labels cannot override the labels Calico sets', () => {
   const p = pod();
   p.metadata!.labels = { 'projectcalico.org/namespace': 'forged', 'projectcalico.org/orchestrator': 'cni' };

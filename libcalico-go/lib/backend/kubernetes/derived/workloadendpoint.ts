@@ -133,6 +133,7 @@ export function wepFromPod(pod: K8sPod, opts: WepFromPodOptions = {}): Resource 
   if (ports.length > 0) spec.ports = ports;
 
   const outMeta: Resource['metadata'] = { name: podWorkloadEndpointName(node, podName), namespace: ns };
+  if (typeof meta.generateName === 'string' && meta.generateName) outMeta.generateName = meta.generateName;
   if (meta.uid) outMeta.uid = meta.uid;
   if (meta.creationTimestamp) outMeta.creationTimestamp = meta.creationTimestamp;
   if (meta.resourceVersion) outMeta.resourceVersion = meta.resourceVersion;
