@@ -8,6 +8,7 @@ import { missingKubernetesBinaries, startKubeApiserver, type TestKubeApiserver }
 import { hostVethName } from '../../../../../cni-plugin/pkg/naming/index.js';
 import { loadKubeClient, type KubeClient } from '../client.js';
 import { KubernetesBackend } from '../kubernetes.js';
+import { convertUID } from '../mapping.js';
 import { derivedHandlers, OperationNotSupportedError } from './index.js';
 import { KubernetesNetworkPolicyHandler } from './knp-handler.js';
 import { NodeHandler } from './node-handler.js';
@@ -265,6 +266,7 @@ describe('derived kinds on a real kube-apiserver', { skip, timeout: 600_000 }, (
       const sa = await getJSON(['get', 'serviceaccount', 'web-sa', '-n', 'web']);
       const kns = (await h.get(`${R}/profiles/kns.web`))!;
       assert.equal(kns.revision, `${ns.metadata.resourceVersion}/`);
+      assert.equal((JSON.parse(kns.value) as Obj).metadata.uid, convertUID(ns.metadata.uid), 'uid converted as Calico does');
       assert.deepEqual((JSON.parse(kns.value) as Obj).spec, {
         ingress: [{ action: 'Allow' }],
         egress: [{ action: 'Allow' }],

@@ -1,9 +1,11 @@
 // Kubernetes NetworkPolicy → Calico `knp.default.<name>` (reference calico-k8s.md §1.1, §1.3). Pure.
 // The translation itself is libcalico-go/lib/policy/k8s.ts (shared with `tortiectl apply`); this adds
-// what the datastore gives: the k8s object's namespace, uid, creationTimestamp and resourceVersion.
+// what the datastore gives: the k8s object's namespace, creationTimestamp, resourceVersion and uid
+// (converted, uid.ts).
 import type { Resource } from '../../../apis/v3/resource.js';
 import { convertK8sNetworkPolicy, K8S_NP_API_VERSION, KNP_PREFIX } from '../../../policy/k8s.js';
 import type { K8sObject } from './k8s-objects.js';
+import { derivedUID } from './uid.js';
 
 export { KNP_PREFIX };
 
@@ -13,7 +15,8 @@ export function knpFromK8s(np: K8sObject): Resource {
   const doc = { ...np, apiVersion: np.apiVersion ?? K8S_NP_API_VERSION, kind: np.kind ?? 'NetworkPolicy' };
   const out = convertK8sNetworkPolicy(doc);
   const m = np.metadata ?? {};
-  if (m.uid) out.metadata.uid = m.uid;
+  const uid = derivedUID(m.uid);
+  if (uid) out.metadata.uid = uid;
   if (m.creationTimestamp) out.metadata.creationTimestamp = m.creationTimestamp;
   if (m.resourceVersion) out.metadata.resourceVersion = m.resourceVersion;
   return out;

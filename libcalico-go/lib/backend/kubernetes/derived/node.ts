@@ -1,7 +1,6 @@
 // Calico Node ↔ Kubernetes Node (reference calico-k8s.md §3, calico.md §4.6). Pure: no I/O.
 //
-// Read: name and resourceVersion (also uid and creationTimestamp, which Calico leaves out) are the
-// k8s Node's; labels are the k8s labels
+// Read: name, resourceVersion, uid and creationTimestamp are the k8s Node's; labels are the k8s labels
 // plus the Calico labels kept as JSON in the annotation `projectcalico.org/labels` (a Calico label
 // shadowed by a k8s one is dropped); Calico annotations come from `projectcalico.org/annotations`,
 // plus the synthetic `projectcalico.org/kube-labels` (JSON of the k8s labels) that the write side

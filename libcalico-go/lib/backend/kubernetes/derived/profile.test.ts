@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { convertUID } from '../mapping.js';
 import {
   DEFAULT_ALLOW_PROFILE,
   defaultAllowProfile,
@@ -12,12 +13,12 @@ import {
 
 test('a Namespace reads as kns.<ns>: allow all, pcns. labels and its name, revision "<nsRV>/"', () => {
   const p = profileFromNamespace({
-    metadata: { name: 'web-apps', uid: 'ns-uid', resourceVersion: '120', creationTimestamp: '2026-01-02T03:04:05Z', labels: { team: 'a', 'kubernetes.io/metadata.name': 'web-apps' } },
+    metadata: { name: 'web-apps', uid: '6b1e3f00-1c2d-4e5f-8a9b-0c1d2e3f4a5b', resourceVersion: '120', creationTimestamp: '2026-01-02T03:04:05Z', labels: { team: 'a', 'kubernetes.io/metadata.name': 'web-apps' } },
   });
   assert.deepEqual(p, {
     apiVersion: 'projectcalico.org/v3',
     kind: 'Profile',
-    metadata: { name: 'kns.web-apps', uid: 'ns-uid', creationTimestamp: '2026-01-02T03:04:05Z', resourceVersion: '120/' },
+    metadata: { name: 'kns.web-apps', uid: convertUID('6b1e3f00-1c2d-4e5f-8a9b-0c1d2e3f4a5b'), creationTimestamp: '2026-01-02T03:04:05Z', resourceVersion: '120/' },
     spec: {
       ingress: [{ action: 'Allow' }],
       egress: [{ action: 'Allow' }],
@@ -34,6 +35,12 @@ test('a ServiceAccount reads as ksa.<ns>.<sa>: pcsa. labels and its name, no rul
     metadata: { name: 'ksa.web-apps.web-sa', resourceVersion: '/133' },
     spec: { labelsToApply: { 'pcsa.role': 'fe', 'pcsa.projectcalico.org/name': 'web-sa' } },
   });
+});
+
+test('the uid is the Kubernetes one converted as Calico does (bit-reversed, version and variant kept); a non-UUID is left out', () => {
+  const p = profileFromServiceAccount({ metadata: { name: 'a', namespace: 'b', uid: '00000000-0000-4000-8000-000000000001' } });
+  assert.equal(p.metadata.uid, '00000000-0000-4000-8000-000000000080');
+  assert.equal(profileFromServiceAccount({ metadata: { name: 'a', namespace: 'b', uid: 'not-a-uuid' } }).metadata.uid, undefined);
 });
 
 test('projectcalico-default-allow is allow all with no revision', () => {

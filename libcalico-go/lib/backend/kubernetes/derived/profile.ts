@@ -4,11 +4,13 @@
 // `kns.<ns>`: allow all in and out, labelsToApply `pcns.<label>` for every namespace label plus
 // `pcns.projectcalico.org/name: <ns>`. `ksa.<ns>.<sa>`: labelsToApply `pcsa.<label>` plus
 // `pcsa.projectcalico.org/name: <sa>`, no rules. `projectcalico-default-allow`: synthetic, allow all.
-// Revisions combine the two Kubernetes sources: "<namespaceRV>/<serviceAccountRV>".
+// Revisions combine the two Kubernetes sources: "<namespaceRV>/<serviceAccountRV>". The uid is the
+// Kubernetes object's converted as Calico v3.28+ does (uid.ts).
 import { API_VERSION } from '../../../apis/v3/kinds.js';
 import type { Resource } from '../../../apis/v3/resource.js';
 import { InvalidDerivedValueError } from './errors.js';
 import type { K8sNamespace, K8sServiceAccount } from './k8s-objects.js';
+import { derivedUID } from './uid.js';
 
 export const NAMESPACE_PROFILE_PREFIX = 'kns.';
 export const SERVICE_ACCOUNT_PROFILE_PREFIX = 'ksa.';
@@ -21,7 +23,8 @@ const allowAll = () => ({ ingress: [{ action: 'Allow' }], egress: [{ action: 'Al
 
 function meta(name: string, obj: K8sNamespace, revision: string): Resource['metadata'] {
   const m: Resource['metadata'] = { name };
-  if (obj.metadata?.uid) m.uid = obj.metadata.uid;
+  const uid = derivedUID(obj.metadata?.uid);
+  if (uid) m.uid = uid;
   if (obj.metadata?.creationTimestamp) m.creationTimestamp = obj.metadata.creationTimestamp;
   m.resourceVersion = revision;
   return m;

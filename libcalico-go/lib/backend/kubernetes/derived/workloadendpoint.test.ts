@@ -123,9 +123,16 @@ test('addresses: status.podIPs, then status.podIP, then the CNI annotations; non
   assert.deepEqual(podIPNetworks(p), []);
   p.metadata!.annotations = { [ANN_POD_IPS]: 'garbage,10.233.64.13' };
   assert.deepEqual(podIPNetworks(p), ['10.233.64.13/32'], 'an unparsable entry is skipped');
-  for (const phase of ['Succeeded', 'Failed']) {
+  for (const phase of ['Succeeded', 'Failed', 'Completed']) {
     assert.deepEqual(podIPNetworks(pod({ status: { phase, podIP: '10.233.64.9' } })), [], phase);
   }
+  // Being deleted: the addresses go when the CNI's DEL has emptied the podIP annotation, not before.
+  const deleting = pod();
+  deleting.metadata!.deletionTimestamp = '2026-01-02T03:05:00Z';
+  assert.deepEqual(podIPNetworks(deleting), ['10.233.64.9/32', 'fd00:10::9/128']);
+  deleting.metadata!.annotations = { ...deleting.metadata!.annotations, [ANN_POD_IP]: '', [ANN_POD_IPS]: '' };
+  assert.deepEqual(podIPNetworks(deleting), []);
+  assert.equal(wepFromPod(deleting)!.spec!.ipNetworks, undefined);
 });
 
 test('no service account: one profile, no serviceaccount label; a 63-character one gets no label', () => {

@@ -29,9 +29,14 @@ export function isValidCalicoWorkloadEndpoint(pod: K8sPod): boolean {
   return !pod.spec?.hostNetwork && !!pod.spec?.nodeName;
 }
 
-/** A pod that has ended: its addresses may already belong to another pod. */
+/**
+ * A pod that no longer owns its addresses: it has ended (Succeeded, Failed, Completed), or it is
+ * being deleted and the CNI has emptied its podIP annotation (the CNI DEL happened).
+ */
 export function isFinished(pod: K8sPod): boolean {
-  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+  if (pod.metadata?.deletionTimestamp && pod.metadata.annotations?.[ANN_POD_IP] === '') return true;
+  const phase = pod.status?.phase;
+  return phase === 'Succeeded' || phase === 'Failed' || phase === 'Completed';
 }
 
 /** An address or CIDR as the single-address network Calico stores (`a.b.c.d/32`, `x::y/128`). */
