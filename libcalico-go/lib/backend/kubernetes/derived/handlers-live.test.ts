@@ -372,6 +372,39 @@ describe('derived kinds on a real kube-apiserver', { skip, timeout: 600_000 }, (
     });
   });
 
+  test('lists page through the API (2 per page) and stay one snapshot', async () => {
+    const items = Array.from({ length: 5 }, (_, i) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `paged-${i}`, namespace: 'paged' },
+      spec: { nodeName: 'kind-worker', serviceAccountName: 'paged-sa', containers: [{ name: 'c', image: 'x' }] },
+    }));
+    await kubectl(['create', '-f', '-'], {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'paged' } },
+        ...['paged-sa', 'sa-2', 'sa-3'].map((name) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: 'paged' } })),
+      ],
+    });
+    await kubectl(['create', '-f', '-'], { apiVersion: 'v1', kind: 'List', items });
+    const before = client.requests;
+    const paged = await new WorkloadEndpointHandler(client, { pageSize: 2 }).list(`${R}/workloadendpoints/paged/`);
+    assert.equal(client.requests - before, 3, '5 pods in pages of 2');
+    assert.deepEqual(paged.items.map((i) => i.key.split('/').pop()), [0, 1, 2, 3, 4].map((i) => `kind--worker-k8s-paged--${i}-eth0`));
+    const whole = await new WorkloadEndpointHandler(client).list(`${R}/workloadendpoints/paged/`);
+    assert.deepEqual(paged.items, whole.items);
+
+    // At a given revision every page is of that snapshot: a pod made afterwards is not in it.
+    await kubectl(['create', '-f', '-'], { ...items[0], metadata: { name: 'paged-late', namespace: 'paged' } });
+    const atOld = await new WorkloadEndpointHandler(client, { pageSize: 2 }).list(`${R}/workloadendpoints/paged/`, { revision: whole.revision });
+    assert.deepEqual(atOld.items.map((i) => i.key), whole.items.map((i) => i.key));
+    assert.equal(atOld.revision, whole.revision);
+    const profiles = await new ProfileHandler(client, { pageSize: 2 }).list(`${R}/profiles/ksa.paged.`);
+    assert.deepEqual(profiles.items.map((i) => i.key.split('/').pop()), ['ksa.paged.paged-sa', 'ksa.paged.sa-2', 'ksa.paged.sa-3']);
+    assert.deepEqual(profiles, await new ProfileHandler(client).list(`${R}/profiles/ksa.paged.`, { revision: profiles.revision }));
+  });
+
   test('through the Kubernetes backend: derived keys dispatch to the handlers', async () => {
     const backend = new KubernetesBackend(client, derivedHandlers());
     await kubectl(['create', '-f', '-'], { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'api-sa', namespace: 'web' } });

@@ -33,6 +33,8 @@ const PREFIX = resourcePrefix('Profile');
 export interface ProfileHandlerOptions {
   /** How list and watch revisions are written (see the file comment). Default 'single'. */
   revisions?: 'single' | 'combined';
+  /** Namespaces / service accounts per list page (default 500). */
+  pageSize?: number;
 }
 
 const key = (name: string) => resourceKey('Profile', name);
@@ -54,6 +56,7 @@ export class ProfileHandler implements KindHandler {
     this.namespaces = new Source<K8sNamespace>(client, {
       resource: 'namespaces',
       path: () => '/api/v1/namespaces',
+      pageSize: opts.pageSize,
       convert: (ns) => {
         const p = profileFromNamespace(ns);
         return { key: key(p.metadata.name), value: encodeValue(p) };
@@ -62,6 +65,7 @@ export class ProfileHandler implements KindHandler {
     this.serviceAccounts = new Source<K8sServiceAccount>(client, {
       resource: 'serviceaccounts',
       path: () => '/api/v1/serviceaccounts',
+      pageSize: opts.pageSize,
       convert: (sa) => {
         const p = profileFromServiceAccount(sa);
         return { key: key(p.metadata.name), value: encodeValue(p) };

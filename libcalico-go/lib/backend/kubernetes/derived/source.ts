@@ -21,9 +21,11 @@ export interface SourceSpec<T extends K8sObject> {
   /** API path of the collection, in one namespace or all (`/api/v1/pods`, `/api/v1/namespaces/x/pods`). */
   path(namespace?: string): string;
   convert(obj: T): Converted;
+  /** Objects per list page (default 500). */
+  pageSize?: number;
 }
 
-const PAGE = '500';
+const PAGE = 500;
 
 /** The value stored for a derived resource: its JSON without metadata.resourceVersion. */
 export function encodeValue(r: Resource): string {
@@ -63,7 +65,7 @@ export class Source<T extends K8sObject> {
     let cont: string | undefined;
     let rev = '';
     do {
-      const query: Record<string, string | undefined> = { limit: PAGE, continue: cont };
+      const query: Record<string, string | undefined> = { limit: String(this.spec.pageSize ?? PAGE), continue: cont };
       if (!cont && revision !== undefined) {
         query.resourceVersion = revision;
         query.resourceVersionMatch = 'Exact';

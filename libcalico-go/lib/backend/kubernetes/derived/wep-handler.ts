@@ -22,6 +22,8 @@ export interface WorkloadEndpointHandlerOptions {
   interfacePrefix?: string;
   /** This client is the CNI plugin's (Calico's PatchModeCNI): writes patch the pod. Default false. */
   cniWrites?: boolean;
+  /** Pods per list page (default 500). */
+  pageSize?: number;
 }
 
 const podsPath = (ns?: string) => (ns === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`);
@@ -37,6 +39,7 @@ export class WorkloadEndpointHandler implements KindHandler {
     this.source = new Source<K8sPod>(client, {
       resource: 'pods',
       path: podsPath,
+      pageSize: opts.pageSize,
       convert: (p) => {
         const w = wepFromPod(p, { interfacePrefix: opts.interfacePrefix });
         if (!w) return { key: null, value: null };
