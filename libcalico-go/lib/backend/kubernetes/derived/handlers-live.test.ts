@@ -107,7 +107,7 @@ describe('derived kinds on a real kube-apiserver', { skip, timeout: 600_000 }, (
       const v = JSON.parse(cur.value) as Obj;
       v.spec.bgp = { ipv4Address: '192.168.64.7/24', asNumber: 65001, ipv4IPIPTunnelAddr: '10.233.106.0' };
       delete v.spec.ipv4VXLANTunnelAddr;
-      v.status = { wireguardPublicKey: KEY };
+      v.status = { wireguardPublicKey: KEY, tortie: { configDrift: [{ variable: 'CALICO_IPV4POOL_IPIP' }] } };
       v.metadata.labels.rack = 'r2';
       // A stale revision is no precondition (Calico re-reads the Node).
       const out = await h().update(key, JSON.stringify(v), '1');
@@ -119,6 +119,8 @@ describe('derived kinds on a real kube-apiserver', { skip, timeout: 600_000 }, (
       assert.equal(a['projectcalico.org/IPv4IPIPTunnelAddr'], '10.233.106.0');
       assert.equal(a['projectcalico.org/IPv4VXLANTunnelAddr'], undefined, 'an absent field deletes its annotation');
       assert.equal(a['projectcalico.org/WireguardPublicKey'], KEY);
+      assert.equal(a['tortie.dev/status'], '{"configDrift":[{"variable":"CALICO_IPV4POOL_IPIP"}]}');
+      assert.deepEqual((JSON.parse(out.value) as Obj).status.tortie, { configDrift: [{ variable: 'CALICO_IPV4POOL_IPIP' }] });
       assert.equal(a['projectcalico.org/labels'], '{"rack":"r2"}');
       assert.equal(a['projectcalico.org/kube-labels'], undefined);
       assert.deepEqual(k8s.metadata.labels, { 'kubernetes.io/hostname': 'kind-worker' }, 'k8s labels untouched');

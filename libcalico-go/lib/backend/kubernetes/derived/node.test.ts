@@ -202,6 +202,19 @@ test('write: Calico labels and annotations go to their JSON annotations, k8s lab
   assert.equal(cleared.metadata!.annotations![ANN_ANNOTATIONS], undefined);
 });
 
+test('Tortie\'s status.tortie travels in the tortie.dev/status annotation; a bad one is ignored', () => {
+  const cur = k8sNode();
+  const v3 = nodeFromK8s(cur);
+  v3.status = { ...v3.status, tortie: { configDrift: [{ variable: 'CALICO_IPV4POOL_IPIP', stored: 'Always' }], unsupportedSettings: ['wireguardEnabled'] } };
+  const ann = k8sNodeForUpdate(v3, cur).metadata!.annotations!;
+  assert.deepEqual(JSON.parse(ann['tortie.dev/status']!), v3.status.tortie);
+  assert.deepEqual(nodeFromK8s({ ...cur, metadata: { ...cur.metadata, annotations: ann } }).status!.tortie, v3.status.tortie);
+  delete v3.status.tortie;
+  assert.equal(k8sNodeForUpdate(v3, { ...cur, metadata: { ...cur.metadata, annotations: ann } }).metadata!.annotations!['tortie.dev/status'], undefined);
+  assert.equal(nodeFromK8s(k8sNode({ 'tortie.dev/status': '[1]' })).status!.tortie, undefined);
+  assert.equal(nodeFromK8s(k8sNode({ 'tortie.dev/status': '{' })).status!.tortie, undefined);
+});
+
 test('round trip: read → write → read gives the same v3 Node', () => {
   const cur = k8sNode(
     {

@@ -11,6 +11,10 @@
 //
 // Write: only annotations change (nodes/status is PUT with them); an empty field deletes its
 // annotation and an absent spec.bgp deletes every BGP one.
+//
+// Tortie's own Node status (`status.tortie`: config drift, unsupported settings), which the etcd
+// layout stores in the Node as given, has no place in a k8s Node: it is kept as JSON in the
+// annotation `tortie.dev/status` (Calico's readers ignore it, as they ignore the field in etcd).
 import { API_VERSION } from '../../../apis/v3/kinds.js';
 import type { Resource } from '../../../apis/v3/resource.js';
 import { parseCIDR, parseIP, type IPVersion } from '../../../net/ip.js';
@@ -34,6 +38,8 @@ export const ANN_IPV4_WIREGUARD_ADDR = `${P}IPv4WireguardInterfaceAddr`;
 export const ANN_IPV6_WIREGUARD_ADDR = `${P}IPv6WireguardInterfaceAddr`;
 export const ANN_WIREGUARD_KEY = `${P}WireguardPublicKey`;
 export const ANN_WIREGUARD_KEY_V6 = `${P}WireguardPublicKeyV6`;
+/** Tortie's `status.tortie` of a Node (not Calico's). */
+export const ANN_TORTIE_STATUS = 'tortie.dev/status';
 
 /** The annotations that hold spec.bgp (all deleted when spec.bgp is absent). */
 export const BGP_ANNOTATIONS = [ANN_IPV4_ADDRESS, ANN_IPV6_ADDRESS, ANN_IPV4_IPIP_TUNNEL_ADDR, ANN_AS_NUMBER, ANN_RR_CLUSTER_ID] as const;
@@ -135,6 +141,8 @@ export function nodeFromK8s(k8s: K8sNode): Resource {
   if (key6) status.wireguardPublicKeyV6 = key6;
   const podCIDRs = k8s.spec?.podCIDRs ?? (k8s.spec?.podCIDR ? [k8s.spec.podCIDR] : []);
   if (podCIDRs.length > 0) status.podCIDRs = [...podCIDRs];
+  const tortie = parseObject(ann[ANN_TORTIE_STATUS]);
+  if (tortie) status.tortie = tortie;
 
   const outMeta: Resource['metadata'] = { name };
   if (meta.uid) outMeta.uid = meta.uid;
@@ -145,6 +153,16 @@ export function nodeFromK8s(k8s: K8sNode): Resource {
   const out: Resource = { apiVersion: API_VERSION, kind: 'Node', metadata: outMeta, spec };
   if (Object.keys(status).length > 0) out.status = status;
   return out;
+}
+
+function parseObject(text: string | undefined): Obj | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function str(o: unknown, key: string): string {
@@ -183,6 +201,8 @@ export function nodeAnnotationChanges(node: Resource, current: K8sNode): Record<
   set(ANN_IPV6_WIREGUARD_ADDR, str(spec.wireguard, 'interfaceIPv6Address'));
   set(ANN_WIREGUARD_KEY, str(node.status, 'wireguardPublicKey'));
   set(ANN_WIREGUARD_KEY_V6, str(node.status, 'wireguardPublicKeyV6'));
+  const tortie = (node.status as Obj | undefined)?.tortie;
+  out[ANN_TORTIE_STATUS] = typeof tortie === 'object' && tortie !== null && Object.keys(tortie).length > 0 ? JSON.stringify(tortie) : null;
 
   const v3Annotations = { ...(node.metadata.annotations ?? {}) };
   const kubeLabels = parseStringMap(v3Annotations[ANN_KUBE_LABELS]) ?? current.metadata?.labels ?? {};
