@@ -25,12 +25,19 @@ type Obj = Record<string, any>;
 /** Pulls events until one matches; a 60 s guard against hanging (not a timing assertion). */
 async function until(it: AsyncIterator<WatchEvent>, seen: WatchEvent[], pred: (e: WatchEvent) => boolean): Promise<WatchEvent> {
   for (const e of seen) if (pred(e)) return e;
-  const guard = new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no matching event; saw ${JSON.stringify(seen.map((e) => [e.type, e.key, e.revision]))}`)), 60_000).unref());
-  for (;;) {
-    const r = await Promise.race([it.next(), guard]);
-    if (r.done) throw new Error('watch ended');
-    seen.push(r.value);
-    if (pred(r.value)) return r.value;
+  let timer: NodeJS.Timeout | undefined;
+  const guard = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`no matching event; saw ${JSON.stringify(seen.map((e) => [e.type, e.key, e.revision]))}`)), 60_000);
+  });
+  try {
+    for (;;) {
+      const r = await Promise.race([it.next(), guard]);
+      if (r.done) throw new Error('watch ended');
+      seen.push(r.value);
+      if (pred(r.value)) return r.value;
+    }
+  } finally {
+    clearTimeout(timer);
   }
 }
 
