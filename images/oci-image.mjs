@@ -283,8 +283,6 @@ function main() {
   const cfgDesc = { mediaType: MT.config, ...blob(Buffer.from(JSON.stringify(cfg))) };
   const manifest = { schemaVersion: 2, mediaType: MT.manifest, config: cfgDesc, layers };
   const manDesc = blob(Buffer.from(JSON.stringify(manifest)));
-  const colon = o.ref.lastIndexOf(':');
-  const tag = colon > o.ref.lastIndexOf('/') ? o.ref.slice(colon + 1) : 'latest';
   const index = {
     schemaVersion: 2,
     mediaType: MT.index,
@@ -292,7 +290,8 @@ function main() {
       mediaType: MT.manifest,
       ...manDesc,
       platform: { architecture: 'amd64', os: 'linux' },
-      annotations: { 'io.containerd.image.name': o.ref, 'org.opencontainers.image.ref.name': tag },
+      // Both carry the full reference: containerd names the image after the first, podman after the second.
+      annotations: { 'io.containerd.image.name': o.ref, 'org.opencontainers.image.ref.name': o.ref },
     }],
   };
   const files = [

@@ -9,6 +9,9 @@
 #   scripts/build-images.sh --only kube-network-policies   # the peer enforcer (not built by default)
 #   scripts/build-images.sh --check [--only ...] # exit 0 if built, 1 if not; builds nothing
 #   scripts/build-images.sh --list               # print "<ref>\t<archive>" for every image
+#   scripts/build-images.sh --only images --out DIR   # write the archives to DIR, always anew
+#                                                # (binaries still from the cache): a second build to
+#                                                # compare with the cached one, byte for byte
 #
 # Images (OCI image archives, `ctr -n k8s.io images import FILE` takes them; linux/amd64; blobs
 # content-addressed; reproducible: two builds give the same bytes and digests):
@@ -53,15 +56,17 @@ EXTRA=(kube-network-policies)
 me="build-images.sh"
 log() { printf '[%s] %s\n' "$me" "$*" >&2; }
 die() { printf '[%s] FAILED: %s\n' "$me" "$*" >&2; exit 1; }
-usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
-only=""; check=0; list=0
+only=""; check=0; list=0; out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) [ $# -ge 2 ] || die "--only needs a comma-separated list"; only="$2"; shift 2 ;;
     --only=*) only="${1#--only=}"; shift ;;
     --check) check=1; shift ;;
     --list) list=1; shift ;;
+    --out) [ $# -ge 2 ] || die "--out needs a directory"; out="$2"; shift 2 ;;
+    --out=*) out="${1#--out=}"; shift ;;
     -h|--help) usage 0 ;;
     *) printf '[%s] unknown argument: %s\n' "$me" "$1" >&2; usage 2 ;;
   esac
@@ -73,6 +78,11 @@ STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 K8S_DIR="$CACHE/k8s/$K8S_VERSION"
 IMG_DIR="$CACHE/images"
 BIN_DIR="$IMG_DIR/bin"
+if [ -n "$out" ]; then
+  mkdir -p "$out" || die "cannot create $out"
+  IMG_DIR="$(cd "$out" && pwd)"
+  rm -f "$IMG_DIR"/.*.tar.stamp
+fi
 
 # ------------------------------------------------------------------ what is wanted
 all=("${IMAGES[@]}" "${BINARIES[@]}" "${EXTRA[@]}")
