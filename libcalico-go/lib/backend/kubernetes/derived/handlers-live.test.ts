@@ -8,6 +8,7 @@ import { missingKubernetesBinaries, startKubeApiserver, type TestKubeApiserver }
 import { hostVethName } from '../../../../../cni-plugin/pkg/naming/index.js';
 import { loadKubeClient, type KubeClient } from '../client.js';
 import { KubernetesBackend } from '../kubernetes.js';
+import { ResourceClient } from '../../../clientv3/resources.js';
 import { convertUID } from '../mapping.js';
 import { derivedHandlers, OperationNotSupportedError } from './index.js';
 import { KubernetesNetworkPolicyHandler } from './knp-handler.js';
@@ -412,6 +413,56 @@ describe('derived kinds on a real kube-apiserver', { skip, timeout: 600_000 }, (
     const profiles = await new ProfileHandler(client, { pageSize: 2 }).list(`${R}/profiles/ksa.paged.`);
     assert.deepEqual(profiles.items.map((i) => i.key.split('/').pop()), ['ksa.paged.paged-sa', 'ksa.paged.sa-2', 'ksa.paged.sa-3']);
     assert.deepEqual(profiles, await new ProfileHandler(client).list(`${R}/profiles/ksa.paged.`, { revision: profiles.revision }));
+  });
+
+  test('the CNI path\'s client calls (ResourceClient apply/get/delete of its WorkloadEndpoint) work on the backend with cniWrites', async () => {
+    const resources = new ResourceClient(new KubernetesBackend(client, derivedHandlers({ cniWrites: true })));
+    await kubectl(['create', 'serviceaccount', 'cni-sa', '-n', 'web']);
+    await kubectl(['create', '-f', '-'], {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'cni-pod', namespace: 'web', labels: { app: 'cni' } },
+      spec: { nodeName: 'kind-worker', serviceAccountName: 'cni-sa', containers: [{ name: 'c', image: 'x' }] },
+    });
+    const name = 'kind--worker-k8s-cni--pod-eth0';
+    const cid = 'd'.repeat(64);
+    // The endpoint as cni-plugin/pkg/plugin/handler.ts builds it on ADD.
+    const wep = {
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'WorkloadEndpoint',
+      metadata: { name, namespace: 'web', labels: { app: 'cni' } },
+      spec: {
+        orchestrator: 'k8s',
+        node: 'kind-worker',
+        pod: 'cni-pod',
+        endpoint: 'eth0',
+        containerID: cid,
+        interfaceName: hostVethName({ namespace: 'web', pod: 'cni-pod' }, cid),
+        mac: '0a:58:0a:e9:40:0b',
+        ipNetworks: ['10.233.64.11/32'],
+        profiles: ['kns.web'],
+      },
+    };
+    const before = await resources.get('WorkloadEndpoint', name, 'web');
+    assert.ok(before, 'the pod is an endpoint before ADD (no addresses yet)');
+    assert.equal((before.spec as Obj).ipNetworks, undefined);
+    const applied = await resources.apply(wep);
+    const pod = await getJSON(['get', 'pod', 'cni-pod', '-n', 'web']);
+    assert.equal(pod.metadata.annotations['cni.projectcalico.org/podIP'], '10.233.64.11/32');
+    assert.equal(pod.metadata.annotations['cni.projectcalico.org/containerID'], cid);
+    assert.equal(applied.metadata.resourceVersion, pod.metadata.resourceVersion);
+    const got = (await resources.get('WorkloadEndpoint', name, 'web'))!;
+    assert.deepEqual((got.spec as Obj).ipNetworks, ['10.233.64.11/32']);
+    assert.equal((got.spec as Obj).containerID, cid);
+    assert.equal((got.spec as Obj).interfaceName, wep.spec.interfaceName, 'the CNI path and the pod agree on the host interface');
+    await resources.delete('WorkloadEndpoint', name, 'web', got.metadata.resourceVersion);
+    const after = (await getJSON(['get', 'pod', 'cni-pod', '-n', 'web'])).metadata.annotations as Record<string, string>;
+    assert.equal(after['cni.projectcalico.org/podIPs'], '');
+    assert.equal((await resources.get('WorkloadEndpoint', name, 'web'))!.spec!.ipNetworks, undefined);
+    // Without cniWrites the same client is refused.
+    const other = new ResourceClient(new KubernetesBackend(client, derivedHandlers()));
+    await assert.rejects(other.apply(wep), /operation Update is not supported/);
+    await kubectl(['delete', 'pod', 'cni-pod', '-n', 'web', '--grace-period=0', '--force']);
   });
 
   test('through the Kubernetes backend: derived keys dispatch to the handlers', async () => {
