@@ -1,7 +1,15 @@
-// The connection to the Kubernetes API: configuration and credentials from the official
-// @kubernetes/client-node (its KubeConfig reads kubeconfig files, in-cluster service-account
-// configuration, client certificates, tokens and exec plugins), requests over node:https with the
-// TLS options KubeConfig gives (applyToHTTPSOptions).
+// The connection to the Kubernetes API: kubeconfig parsing and credentials from the official
+// @kubernetes/client-node, requests over node:https with the TLS options they give.
+//
+// Which parts of client-node, and why (bench/kdd-client-cost.ts, docs/benchmarks.md): its
+// KubeConfig class statically imports the whole generated API (gen/index.js), which costs a fresh
+// process about 0.5 s (median 489 ms, p90 563 ms on the project machine) — on top of Node's own
+// ~70 ms, on every exec of tortie-ipam, i.e. every CNI ADD and DEL. The pieces that matter are
+// cheap on their own: config_types.js (kubeconfig cluster/user/context parsing and validation,
+// ~5 ms), exec_auth.js (exec credential plugins) and file_auth.js (token files). So a kubeconfig
+// is read with those, and the certificate/CA/token options are applied as KubeConfig applies them
+// (applyHTTPSOptions + applyAuthorizationHeader); only users with an auth-provider (OIDC, Azure,
+// GCP) take the full KubeConfig. Proxies (proxy-url) are not supported: refused by name.
 //
 // Why not client-node's generated CustomObjectsApi: Calico's objects are custom resources, so the
 // typed API is untyped for them anyway, and the backend needs what that layer hides — the HTTP
@@ -11,6 +19,8 @@
 //
 // @kubernetes/client-node is imported only when a Kubernetes backend is opened (loadKubeClient),
 // never at module load, so the other datastores and the exec'd tortie-ipam on them do not pay for it.
+import { dirname, isAbsolute, join as joinPath } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import http from 'node:http';
@@ -80,6 +90,8 @@ export interface RawWatchEvent {
   object: Record<string, unknown>;
 }
 
+const STALE_SOCKET = new Error('stale keep-alive socket');
+
 const VERBS: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
 export class KubeClient {
@@ -126,20 +138,35 @@ export class KubeClient {
       headers['Content-Type'] = opts.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(body));
     }
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      this.open(method, u, headers)
-        .then((req) => {
-          req.on('response', (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-            res.on('error', (e) => reject(this.unreachable(e, opts.key)));
-          });
-          req.on('error', (e) => reject(this.unreachable(e, opts.key)));
-          req.end(body);
-        })
-        .catch(reject);
-    });
+    const once = () =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        this.open(method, u, headers)
+          .then((req) => {
+            req.on('response', (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+              res.on('error', (e) => reject(this.unreachable(e, opts.key)));
+            });
+            req.on('error', (e) => {
+              // A kept-alive connection the server had just closed: the request never reached it.
+              if (req.reusedSocket && (e as NodeJS.ErrnoException).code === 'ECONNRESET') reject(STALE_SOCKET);
+              else reject(this.unreachable(e, opts.key));
+            });
+            req.end(body);
+          })
+          .catch(reject);
+      });
+    let answer: { status: number; text: string };
+    try {
+      answer = await once();
+    } catch (e) {
+      if (e !== STALE_SOCKET) throw e;
+      answer = await once().catch((e2) => {
+        throw e2 === STALE_SOCKET ? new UnavailableError(`Kubernetes API server ${this.server} closed the connection`, opts.key) : e2;
+      });
+    }
+    const { status, text } = answer;
     if (status >= 200 && status < 300) return (text ? JSON.parse(text) : {}) as T;
     throw this.statusError(method, path, status, text, opts);
   }
@@ -264,52 +291,27 @@ export function resourceOfPath(path: string): string {
   return path;
 }
 
+/** A kubeconfig cluster and user as client-node's config_types parses them. */
+type KCluster = import('@kubernetes/client-node').Cluster;
+type KUser = import('@kubernetes/client-node').User;
+
 /**
  * Builds a client as calicoctl chooses its connection: a kubeconfig file when given; else an API
  * endpoint with certificate/token settings; else in-cluster configuration (service-account token and
  * KUBERNETES_SERVICE_HOST/PORT). Every failure names the file or variable and the problem.
  */
 export async function loadKubeClient(cfg: KubeConnectionConfig): Promise<KubeClient> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  if (cfg.kubeconfig) {
-    const file = cfg.kubeconfig;
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new KubeConfigError(`kubeconfig ${file}: cannot read it: ${(e as Error).message}`);
-    }
-    try {
-      kc.loadFromString(text);
-    } catch (e) {
-      throw new KubeConfigError(`kubeconfig ${file}: invalid: ${(e as Error).message}`);
-    }
-    const ctx = kc.getCurrentContext();
-    if (!ctx) throw new KubeConfigError(`kubeconfig ${file}: no current-context set`);
-    if (!kc.getContextObject(ctx)) throw new KubeConfigError(`kubeconfig ${file}: current-context ${JSON.stringify(ctx)} is not among its contexts`);
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new KubeConfigError(`kubeconfig ${file}: context ${JSON.stringify(ctx)} names no cluster that exists in the file`);
-    if (!cluster.server) throw new KubeConfigError(`kubeconfig ${file}: cluster ${JSON.stringify(cluster.name)} has no server`);
-    try {
-      new URL(cluster.server);
-    } catch {
-      throw new KubeConfigError(`kubeconfig ${file}: cluster ${JSON.stringify(cluster.name)} server ${JSON.stringify(cluster.server)} is not a URL`);
-    }
-    // Relative certificate paths in a kubeconfig are relative to the file.
-    return fromKubeConfig(kc, `kubeconfig ${file}`);
-  }
+  if (cfg.kubeconfig) return fromKubeconfigFile(cfg.kubeconfig);
   if (cfg.apiEndpoint) {
+    const source = `Kubernetes API endpoint ${cfg.apiEndpoint}`;
     try {
       new URL(cfg.apiEndpoint);
     } catch {
       throw new KubeConfigError(`Kubernetes API endpoint ${JSON.stringify(cfg.apiEndpoint)} is not a URL`);
     }
-    kc.loadFromClusterAndUser(
-      { name: 'cluster', server: cfg.apiEndpoint, caFile: cfg.caFile, skipTLSVerify: false },
-      { name: 'user', certFile: cfg.certFile, keyFile: cfg.keyFile, token: cfg.token },
-    );
-    return fromKubeConfig(kc, `Kubernetes API endpoint ${cfg.apiEndpoint}`);
+    const cluster = { name: 'cluster', server: cfg.apiEndpoint.replace(/\/$/, ''), caFile: cfg.caFile, skipTLSVerify: false } as KCluster;
+    const user = { name: 'user', certFile: cfg.certFile, keyFile: cfg.keyFile, token: cfg.token } as KUser;
+    return fromClusterAndUser(cluster, user, source);
   }
   const env = cfg.env ?? process.env;
   const host = env.KUBERNETES_SERVICE_HOST;
@@ -327,10 +329,6 @@ export async function loadKubeClient(cfg: KubeConnectionConfig): Promise<KubeCli
     throw new KubeConfigError(`in-cluster configuration: cannot read the service-account token ${dir}/token: ${(e as Error).message}`);
   }
   const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  kc.loadFromClusterAndUser(
-    { name: 'in-cluster', server, caFile: `${dir}/ca.crt`, skipTLSVerify: false },
-    { name: 'service-account', token },
-  );
   // The kubelet rotates the token file: read it again at most once a minute.
   let read = Date.now();
   let current = token;
@@ -345,38 +343,115 @@ export async function loadKubeClient(cfg: KubeConnectionConfig): Promise<KubeCli
     }
     return { Authorization: `Bearer ${current}` };
   };
-  return fromKubeConfig(kc, 'in-cluster configuration', tokenHeader);
+  const cluster = { name: 'in-cluster', server, caFile: `${dir}/ca.crt`, skipTLSVerify: false } as KCluster;
+  return fromClusterAndUser(cluster, { name: 'service-account' } as KUser, 'in-cluster configuration', tokenHeader);
 }
 
-async function fromKubeConfig(
-  kc: import('@kubernetes/client-node').KubeConfig,
+async function fromKubeconfigFile(file: string): Promise<KubeClient> {
+  const source = `kubeconfig ${file}`;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new KubeConfigError(`${source}: cannot read it: ${(e as Error).message}`);
+  }
+  const { newClusters, newContexts, newUsers } = await import('@kubernetes/client-node/dist/config_types.js');
+  let clusters: KCluster[];
+  let users: KUser[];
+  let contexts: import('@kubernetes/client-node').Context[];
+  let current: unknown;
+  try {
+    const doc = parseYaml(text) as Record<string, unknown> | null;
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('not a YAML/JSON mapping');
+    clusters = newClusters(doc.clusters);
+    users = newUsers(doc.users);
+    contexts = newContexts(doc.contexts);
+    current = doc['current-context'];
+  } catch (e) {
+    throw new KubeConfigError(`${source}: invalid: ${(e as Error).message}`);
+  }
+  if (typeof current !== 'string' || !current) throw new KubeConfigError(`${source}: no current-context set`);
+  const ctx = contexts.find((c) => c.name === current);
+  if (!ctx) throw new KubeConfigError(`${source}: current-context ${JSON.stringify(current)} is not among its contexts`);
+  const cluster = clusters.find((c) => c.name === ctx.cluster);
+  if (!cluster) throw new KubeConfigError(`${source}: context ${JSON.stringify(current)} names no cluster that exists in the file`);
+  try {
+    new URL(cluster.server);
+  } catch {
+    throw new KubeConfigError(`${source}: cluster ${JSON.stringify(cluster.name)} server ${JSON.stringify(cluster.server)} is not a URL`);
+  }
+  const user = (ctx.user !== undefined ? users.find((u) => u.name === ctx.user) : undefined) ?? ({ name: '' } as KUser);
+  if (ctx.user && !users.some((u) => u.name === ctx.user)) {
+    throw new KubeConfigError(`${source}: context ${JSON.stringify(current)} names user ${JSON.stringify(ctx.user)}, which is not in the file`);
+  }
+  // As KubeConfig.loadFromFile: certificate paths are relative to the file's directory.
+  const abs = (p: string | undefined) => (p && !isAbsolute(p) ? joinPath(dirname(file), p) : p);
+  const c = { ...cluster, caFile: abs(cluster.caFile) } as KCluster;
+  const u = { ...user, certFile: abs(user.certFile), keyFile: abs(user.keyFile) } as KUser;
+  if (u.authProvider && !(u.authProvider as { config?: { tokenFile?: string } }).config?.tokenFile) {
+    // OIDC / Azure / GCP auth providers: only the full KubeConfig knows them (slow to import).
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    kc.loadFromFile(file);
+    const auth = async () => {
+      const o: https.RequestOptions = {};
+      await kc.applyToHTTPSOptions(o);
+      return { ...((o.headers as Record<string, string>) ?? {}) };
+    };
+    return fromClusterAndUser(c, u, source, auth);
+  }
+  return fromClusterAndUser(c, u, source);
+}
+
+function readPEM(source: string, what: string, file: string | undefined, data: string | undefined): Buffer | undefined {
+  if (file) {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new KubeConfigError(`${source}: cannot read the ${what} ${file}: ${(e as Error).message}`);
+    }
+  }
+  return data ? Buffer.from(data, 'base64') : undefined;
+}
+
+/** TLS and Authorization as client-node's KubeConfig applies them (applyHTTPSOptions, applyAuthorizationHeader). */
+async function fromClusterAndUser(
+  cluster: KCluster,
+  user: KUser,
   source: string,
   headerFn?: () => Promise<Record<string, string>>,
 ): Promise<KubeClient> {
-  const cluster = kc.getCurrentCluster()!;
-  const opts: https.RequestOptions = {};
-  try {
-    await kc.applyToHTTPSOptions(opts);
-  } catch (e) {
-    throw new KubeConfigError(`${source}: ${(e as Error).message}`);
+  if (cluster.proxyUrl) throw new KubeConfigError(`${source}: cluster ${JSON.stringify(cluster.name)} proxy-url is not supported by Tortie`);
+  if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify) {
+    throw new KubeConfigError(`${source}: server ${cluster.server} is plain HTTP; refused unless insecure-skip-tls-verify is set`);
   }
   const tls: https.RequestOptions = {};
-  for (const k of ['ca', 'cert', 'key', 'rejectUnauthorized', 'servername'] as const) {
-    if ((opts as Record<string, unknown>)[k] !== undefined) (tls as Record<string, unknown>)[k] = (opts as Record<string, unknown>)[k];
+  if (cluster.skipTLSVerify) tls.rejectUnauthorized = false;
+  if (cluster.tlsServerName) tls.servername = cluster.tlsServerName;
+  const ca = readPEM(source, 'certificate authority', cluster.caFile, cluster.caData);
+  if (ca) tls.ca = ca;
+  const cert = readPEM(source, 'client certificate', user.certFile, user.certData);
+  if (cert) tls.cert = cert;
+  const key = readPEM(source, 'client key', user.keyFile, user.keyData);
+  if (key) tls.key = key;
+  const fixed: Record<string, string> = {};
+  if (user.impersonateUser) fixed['Impersonate-User'] = user.impersonateUser;
+  if (user.token) fixed.Authorization = `Bearer ${user.token}`;
+  let auth = headerFn;
+  if (!auth && (user.exec || user.authProvider)) {
+    const authenticator = user.exec
+      ? new (await import('@kubernetes/client-node/dist/exec_auth.js')).ExecAuth()
+      : new (await import('@kubernetes/client-node/dist/file_auth.js')).FileAuth();
+    auth = async () => {
+      const o: https.RequestOptions = { headers: {} };
+      try {
+        await authenticator.applyAuthentication(user, o);
+      } catch (e) {
+        throw new UnavailableError(`${source}: credentials of user ${JSON.stringify(user.name)}: ${(e as Error).message}`);
+      }
+      return { ...fixed, ...((o.headers as Record<string, string>) ?? {}) };
+    };
   }
-  const staticHeaders = { ...((opts.headers as Record<string, string>) ?? {}) };
-  const user = kc.getCurrentUser();
-  const dynamic = !!(user?.exec || user?.authProvider);
-  const authHeaders = headerFn ?? (async () => {
-    // Users with exec plugins or auth providers get a fresh header each time; others a fixed one.
-    if (!dynamic) return staticHeaders;
-    const o: https.RequestOptions = {};
-    try {
-      await kc.applyToHTTPSOptions(o);
-      return { ...((o.headers as Record<string, string>) ?? {}) };
-    } catch {
-      return staticHeaders;
-    }
-  });
-  return new KubeClient(cluster.server, tls, authHeaders);
+  const headers = auth ?? (async () => fixed);
+  return new KubeClient(cluster.server, tls, async () => ({ ...fixed, ...(await headers()) }));
 }
