@@ -99,6 +99,8 @@ export class KubeClient {
   private readonly active = new Set<http.ClientRequest>();
   /** Requests made (for measurements). */
   requests = 0;
+  /** Per-request limit (not for watches), ms. */
+  timeoutMs = 30_000;
 
   constructor(
     readonly server: string,
@@ -147,6 +149,8 @@ export class KubeClient {
               res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
               res.on('error', (e) => reject(this.unreachable(e, opts.key)));
             });
+            // An API server that accepts but never answers must not hang a CNI call.
+            req.setTimeout(this.timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
             req.on('error', (e) => {
               // A kept-alive connection the server had just closed: the request never reached it.
               if (req.reusedSocket && (e as NodeJS.ErrnoException).code === 'ECONNRESET') reject(STALE_SOCKET);

@@ -87,6 +87,24 @@ describe('kubernetes datastore faults against a real API server', { skip, timeou
     }
   });
 
+  it('an API server that accepts but never answers: UnavailableError after the request limit', async () => {
+    const held: import('node:net').Socket[] = [];
+    const silent = createServer((sock) => held.push(sock));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as { port: number }).port;
+    const kc = join(dir, 'silent.kubeconfig');
+    writeKubeconfig(kc, `https://127.0.0.1:${port}`, api.pki.caFile, api.pki.adminCertFile, api.pki.adminKeyFile);
+    const b = await openKubernetes({ kubeconfig: kc });
+    b.client.timeoutMs = 300;
+    try {
+      await rejectsWith(b.get(POOL), UnavailableError, /unreachable: ETIMEDOUT no answer within 300 ms/);
+    } finally {
+      await b.close();
+      held.forEach((s) => s.destroy());
+      silent.close();
+    }
+  });
+
   it('RBAC: a user without rights gets "forbidden" naming the verb and resource; granted rights work', async () => {
     const pki = join(dir, 'limited');
     mkdirSync(pki);

@@ -10,6 +10,7 @@ import {
   apiPath,
   cidrName,
   convertUID,
+  foldIPPoolV1,
   fromObject,
   hostnameHash,
   isSoftDeleted,
@@ -167,6 +168,20 @@ describe('resource metadata (pre-3.28 form)', () => {
     const cr: K8sObject = { apiVersion: 'crd.projectcalico.org/v1', kind: 'IPPool', metadata: { name: 'p', uid: '01234567-89ab-cdef-0123-456789abcdef', creationTimestamp: '2020-01-01T00:00:00Z' }, spec: {} };
     const v = JSON.parse(fromObject(refOfKey(k).kind, cr)!.value);
     assert.deepEqual(v.metadata, { name: 'p', uid: '80c4a2e6-91d5-cdf7-01c4-a2e691d5b3f7', creationTimestamp: '2020-01-01T00:00:00Z' });
+  });
+});
+
+describe('IPPool v1 fields', () => {
+  it('spec.ipip and spec.nat-outgoing fold into ipipMode and natOutgoing on read, as Calico does', () => {
+    assert.deepEqual(foldIPPoolV1({ cidr: '10.0.0.0/16', ipip: { enabled: true, mode: 'cross-subnet' }, 'nat-outgoing': true }), { cidr: '10.0.0.0/16', ipipMode: 'CrossSubnet', natOutgoing: true });
+    assert.deepEqual(foldIPPoolV1({ ipip: { enabled: true } }), { ipipMode: 'Always' });
+    assert.deepEqual(foldIPPoolV1({ ipip: { enabled: false }, 'nat-outgoing': false }), { ipipMode: 'Never' });
+    assert.deepEqual(foldIPPoolV1({ ipipMode: 'Never', ipip: { enabled: true } }), { ipipMode: 'Never' });
+    const plain = { cidr: '10.0.0.0/16', ipipMode: 'Always' };
+    assert.equal(foldIPPoolV1(plain), plain);
+    const k = resourceKey('IPPool', 'old');
+    const cr: K8sObject = { apiVersion: 'crd.projectcalico.org/v1', kind: 'IPPool', metadata: { name: 'old' }, spec: { cidr: '10.0.0.0/16', ipip: { enabled: true, mode: 'always' }, 'nat-outgoing': true } };
+    assert.deepEqual(JSON.parse(fromObject(refOfKey(k).kind, cr)!.value).spec, { cidr: '10.0.0.0/16', ipipMode: 'Always', natOutgoing: true });
   });
 });
 

@@ -390,6 +390,23 @@ export function v3Metadata(k: CRDKind, obj: K8sObject, keyName: string): Record<
   return out;
 }
 
+/**
+ * IPPools written by Calico v1-era tools may still carry `spec.ipip` ({enabled, mode}) and
+ * `spec.nat-outgoing`; Calico folds them into `ipipMode` / `natOutgoing` on read, and so does Tortie
+ * (an explicit ipipMode wins; mode "cross-subnet" → CrossSubnet, other enabled modes → Always,
+ * disabled → Never).
+ */
+export function foldIPPoolV1(spec: Record<string, unknown>): Record<string, unknown> {
+  if (spec.ipip === undefined && spec['nat-outgoing'] === undefined) return spec;
+  const { ipip, 'nat-outgoing': nat, ...out } = spec;
+  if (ipip && typeof ipip === 'object' && out.ipipMode === undefined) {
+    const i = ipip as { enabled?: boolean; mode?: string };
+    out.ipipMode = i.enabled ? (String(i.mode ?? '').toLowerCase() === 'cross-subnet' ? 'CrossSubnet' : 'Always') : 'Never';
+  }
+  if (nat === true) out.natOutgoing = true;
+  return out;
+}
+
 /** The datastore key and value of a stored custom resource; null for one no key maps to. */
 export function fromObject(k: CRDKind, obj: K8sObject): { key: string; value: string } | null {
   const name = obj.metadata.name;
@@ -399,7 +416,7 @@ export function fromObject(k: CRDKind, obj: K8sObject): { key: string; value: st
       if (k.tiered && name.startsWith(KNP_PREFIX)) return null;
       const key = k.namespaced ? `${k.keyPrefix}${obj.metadata.namespace}/${keyName}` : `${k.keyPrefix}${keyName}`;
       const v: Record<string, unknown> = { kind: k.v3Kind, apiVersion: API_VERSION_V3, metadata: v3Metadata(k, obj, keyName) };
-      if (obj.spec !== undefined) v.spec = obj.spec;
+      if (obj.spec !== undefined) v.spec = k.v3Kind === 'IPPool' ? foldIPPoolV1(obj.spec) : obj.spec;
       if (obj.status !== undefined) v.status = obj.status;
       return { key, value: JSON.stringify(v) };
     }
