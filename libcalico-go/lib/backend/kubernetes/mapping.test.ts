@@ -119,16 +119,25 @@ describe('resource metadata (v3.28+ form)', () => {
     assert.equal(kv.key, key);
     const v = JSON.parse(kv.value);
     const { resourceVersion: _rv, uid: _uid, ...meta } = value.metadata;
-    assert.deepEqual(v, { ...value, metadata: { ...meta, uid: convertUID('ca41f24a-39d5-4eb3-b936-b0fba284cbab') } });
+    const labels = { ...meta.labels, 'projectcalico.org/tier': 'default' };
+    assert.deepEqual(v, { ...value, metadata: { ...meta, labels, uid: convertUID('ca41f24a-39d5-4eb3-b936-b0fba284cbab') } });
   });
 
-  it('a non-default tier is labelled on the CR and read back without the label', () => {
+  it('the tier label: stored on the CR only for other tiers, always there on read, as Calico v3.29', () => {
     const k = resourceKey('GlobalNetworkPolicy', 'security.deny');
     const o = toObject(k, refOfKey(k), JSON.stringify({ kind: 'GlobalNetworkPolicy', metadata: { name: 'security.deny' }, spec: { tier: 'security' } }));
     assert.deepEqual(o.metadata.labels, { 'projectcalico.org/tier': 'security' });
     const v = JSON.parse(fromObject(refOfKey(k).kind, o)!.value);
-    assert.equal(v.metadata.labels, undefined);
+    assert.deepEqual(v.metadata.labels, { 'projectcalico.org/tier': 'security' });
     assert.equal(fromObject(refOfKey(k).kind, o)!.key, k);
+    // Default tier: Tortie's label is not stored (neither on the CR nor in the JSON) and comes back on read.
+    const d = resourceKey('GlobalNetworkPolicy', 'deny');
+    const od = toObject(d, refOfKey(d), JSON.stringify({ kind: 'GlobalNetworkPolicy', metadata: { name: 'deny', labels: { 'projectcalico.org/tier': 'default' } }, spec: { selector: 'all()' } }));
+    assert.equal(od.metadata.labels, undefined);
+    assert.deepEqual(JSON.parse(od.metadata.annotations![METADATA_ANNOTATION]), {});
+    const vd = JSON.parse(fromObject(refOfKey(d).kind, od)!.value);
+    assert.deepEqual(vd.metadata.labels, { 'projectcalico.org/tier': 'default' });
+    assert.deepEqual(vd.spec, { selector: 'all()', tier: 'default' }, 'spec.tier filled from the name');
   });
 
   it('refuses a value of another kind or not JSON, naming the key', () => {

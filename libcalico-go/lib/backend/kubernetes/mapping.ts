@@ -297,13 +297,17 @@ export function toObject(key: string, ref: ObjectRef, value: string, resourceVer
       }
       const m = (v.metadata ?? {}) as Record<string, unknown>;
       const { name: _n, namespace: _ns, resourceVersion: _rv, uid: _uid, ...rest } = m;
+      const tier = k.tiered ? tierOf(ref.name) : undefined;
+      if (tier === 'default' && (rest.labels as Record<string, string> | undefined)?.[TIER_LABEL] !== undefined) {
+        // Calico stores the tier label only for other tiers (and adds it back on read).
+        const { [TIER_LABEL]: _t, ...others } = rest.labels as Record<string, string>;
+        if (Object.keys(others).length) rest.labels = others;
+        else delete rest.labels;
+      }
       const labels = rest.labels as Record<string, string> | undefined;
       const annotations = rest.annotations as Record<string, string> | undefined;
       const crLabels = filterMap(labels, keptOnCR) ?? {};
-      if (k.tiered) {
-        const tier = tierOf(ref.name);
-        if (tier !== 'default') crLabels[TIER_LABEL] = tier;
-      }
+      if (tier !== undefined && tier !== 'default') crLabels[TIER_LABEL] = tier;
       if (Object.keys(crLabels).length) metadata.labels = crLabels;
       metadata.annotations = { ...(filterMap(annotations, keptOnCR) ?? {}), [METADATA_ANNOTATION]: JSON.stringify(rest) };
       if (v.spec !== undefined) obj.spec = v.spec as Record<string, unknown>;
@@ -380,10 +384,8 @@ export function v3Metadata(k: CRDKind, obj: K8sObject, keyName: string): Record<
   const crAnn = { ...ann };
   delete crAnn[METADATA_ANNOTATION];
   const labels = { ...(cr.labels ?? {}), ...((jl as Record<string, string>) ?? {}) };
-  if (k.tiered && !(jl as Record<string, string> | undefined)?.[TIER_LABEL]) {
-    // Tortie does not add the tier label on read: the label on the CR is Calico's storage detail.
-    delete labels[TIER_LABEL];
-  }
+  // As Calico v3.29 on read: a tiered policy always carries its tier label.
+  if (k.tiered && labels[TIER_LABEL] === undefined) labels[TIER_LABEL] = tierOf(cr.name);
   const annotations = { ...crAnn, ...((ja as Record<string, string>) ?? {}) };
   if (Object.keys(labels).length) out.labels = labels;
   if (Object.keys(annotations).length) out.annotations = annotations;
@@ -417,6 +419,8 @@ export function fromObject(k: CRDKind, obj: K8sObject): { key: string; value: st
       const key = k.namespaced ? `${k.keyPrefix}${obj.metadata.namespace}/${keyName}` : `${k.keyPrefix}${keyName}`;
       const v: Record<string, unknown> = { kind: k.v3Kind, apiVersion: API_VERSION_V3, metadata: v3Metadata(k, obj, keyName) };
       if (obj.spec !== undefined) v.spec = k.v3Kind === 'IPPool' ? foldIPPoolV1(obj.spec) : obj.spec;
+      // … and its spec.tier, from the name's prefix when unset.
+      if (k.tiered && (obj.spec === undefined || obj.spec.tier === undefined || obj.spec.tier === '')) v.spec = { ...(obj.spec ?? {}), tier: tierOf(name) };
       if (obj.status !== undefined) v.status = obj.status;
       return { key, value: JSON.stringify(v) };
     }
