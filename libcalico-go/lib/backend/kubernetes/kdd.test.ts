@@ -160,6 +160,43 @@ describe('kubernetes datastore: Calico objects in a real API server', { skip, ti
     }
   });
 
+  it('a prefix spanning several kinds: one snapshot list, and a watch multiplexed over the kinds from its revision', async () => {
+    const before = '/calico/ipam/v2/handle/multi-before';
+    await b.create(before, JSON.stringify({ block: { '10.77.0.0/26': 1 }, deleted: false }));
+    const l = await b.list('/calico/ipam/v2/');
+    assert.ok(l.items.some((kv) => kv.key === before));
+    assert.ok(l.items.every((kv) => BigInt(kv.revision) <= BigInt(l.revision)));
+    const keys = [
+      '/calico/ipam/v2/handle/multi-after',
+      '/calico/ipam/v2/host/multi-host/ipv4/block/10.77.0.0-26',
+      '/calico/ipam/v2/assignment/ipv4/block/10.77.0.0-26',
+    ];
+    const values = [
+      JSON.stringify({ block: { '10.77.0.0/26': 1 }, deleted: false }),
+      JSON.stringify({ state: 'confirmed', deleted: false }),
+      JSON.stringify({ cidr: '10.77.0.0/26', affinity: 'host:multi-host', allocations: [0, ...Array(63).fill(null)], unallocated: Array.from({ length: 63 }, (_, i) => i + 1), attributes: [{ handle_id: 'multi-after' }], deleted: false, sequenceNumber: 1, sequenceNumberForAllocation: { '0': 1 } }),
+    ];
+    const ac = new AbortController();
+    const seen: { type: string; key: string; revision: string }[] = [];
+    const w = (async () => {
+      for await (const e of b.watch('/calico/ipam/v2/', { afterRevision: l.revision, signal: ac.signal })) {
+        seen.push(e);
+        if (seen.length === 4) ac.abort();
+      }
+    })();
+    const revs: string[] = [];
+    for (const [i, k] of keys.entries()) revs.push((await b.create(k, values[i])).revision);
+    const d = await b.delete(before);
+    const guard = setTimeout(() => ac.abort(), 20_000);
+    await w;
+    clearTimeout(guard);
+    // Every kind delivered its events (order is per kind), none from before the list.
+    assert.deepEqual(seen.map((e) => [e.type, e.key]).sort(), [...keys.map((k) => ['put', k]), ['delete', before]].sort());
+    assert.deepEqual(seen.filter((e) => e.type === 'put').map((e) => e.revision).sort(), [...revs].sort());
+    assert.equal(JSON.parse(d.value).block['10.77.0.0/26'], 1);
+    for (const k of keys) await b.delete(k);
+  });
+
   it('deleting an affinity soft-deletes then deletes; readers never see the soft-deleted one', async () => {
     const key = '/calico/ipam/v2/host/solo/ipv4/block/10.250.0.0-26';
     const c = await b.create(key, JSON.stringify({ state: 'confirmed', deleted: false }));
