@@ -273,6 +273,19 @@ export class KubernetesBackend implements Backend {
   async delete(key: string, revision?: string): Promise<KVPair> {
     const h = this.derived(key);
     if (h) return h.delete(key, revision);
+    if (revision !== undefined) return this.deleteOnce(key, revision);
+    // Without a revision the delete is unconditional: an IPAM object's soft delete (a CAS on the
+    // revision just read) that lost to another writer is tried again on the new state.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.deleteOnce(key, undefined);
+      } catch (e) {
+        if (!(e instanceof ConflictError) || attempt >= 20) throw e;
+      }
+    }
+  }
+
+  private async deleteOnce(key: string, revision: string | undefined): Promise<KVPair> {
     if (revision !== undefined) checkRevision(key, revision);
     const ref = this.ref(key);
     const k = ref.kind;
