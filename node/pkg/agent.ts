@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import type { AgentRequest, AgentResponse } from '../../cni-plugin/pkg/agentapi/protocol.js';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import type { DatastoreConfig } from '../../libcalico-go/lib/config/datastore-config.js';
-import { openBackend } from '../../libcalico-go/lib/config/open-backend.js';
+import { openBackend, type OpenBackendOptions } from '../../libcalico-go/lib/config/open-backend.js';
+import { vethPrefixFrom } from '../../cni-plugin/pkg/naming/index.js';
 import { type CniServer, type CniServerOptions, startCniServer } from './cniserver.js';
 import { type AgentConfig, type Env, parseAgentConfig } from './config.js';
 import { DatastoreSupervisor } from './datastore-supervisor.js';
@@ -51,7 +52,7 @@ export interface AgentOptions {
   supervisor?: { intervalMs?: number; checkTimeoutMs?: number; backoffInitialMs?: number; backoffMaxMs?: number };
   cniServer?: Omit<CniServerOptions, 'onRequest'>;
   /** Opens the datastore (default: openBackend). */
-  openBackend?: (cfg: DatastoreConfig) => Promise<Backend>;
+  openBackend?: (cfg: DatastoreConfig, opts?: OpenBackendOptions) => Promise<Backend>;
 }
 
 export interface Agent {
@@ -77,7 +78,13 @@ export async function startAgent(env: Env, opts: AgentOptions): Promise<Agent> {
   const metrics = opts.registry ?? new Registry();
   metrics.registerProcessMetrics();
   for (const w of config.warnings) log.warn(w);
-  const where = config.datastore.datastoreType === 'etcdv3' ? config.datastore.etcdEndpoints.join(',') : config.datastore.datastorePath;
+  const ds = config.datastore;
+  const where =
+    ds.datastoreType === 'etcdv3'
+      ? ds.etcdEndpoints.join(',')
+      : ds.datastoreType === 'kubernetes'
+        ? ds.kubeconfig ?? ds.k8sAPIEndpoint ?? 'in-cluster'
+        : ds.datastorePath;
   log.info(
     `Starting Tortie node agent ${tortieVersion() ?? '(version unknown)'} for node ${config.nodeName} ` +
       `(datastore ${config.datastore.datastoreType} ${where})`,
@@ -113,9 +120,12 @@ export async function startAgent(env: Env, opts: AgentOptions): Promise<Agent> {
     cleanups.length = 0;
   };
 
+  const vethPrefix = vethPrefixFrom(typeof config.felix.params.interfacePrefix === 'string' ? config.felix.params.interfacePrefix : undefined);
   const supLog = log.child('datastore-supervisor.ts');
   const supervisor = new DatastoreSupervisor<StartupResult>({
-    open: () => (opts.openBackend ?? openBackend)(config.datastore),
+    // The agent's CNI handler writes WorkloadEndpoints: on kubernetes that is the pod annotation
+    // patch (cniWrites), and endpoints read from Pods carry the host veth names it gives.
+    open: () => (opts.openBackend ?? openBackend)(config.datastore, { cniWrites: true, interfacePrefix: vethPrefix }),
     startup: async (store) => {
       const r = await runStartup(store, config, { ...opts.startupDeps, log: log.child('startup.ts') });
       drift.set(r.drift.length);
