@@ -268,7 +268,7 @@ describe('imported into a throwaway containerd and run in our own network namesp
     assert.deepEqual([...rows.keys()].sort(), IMAGE_NAMES.map((n) => imageRef(n)).sort());
     // Unpacked for this platform, content complete.
     const check = await must(['images', 'check']);
-    for (const n of IMAGE_NAMES) assert.match(check, new RegExp(`${imageRef(n).replace(/[.]/g, '\\.')}\\s+\\S+\\s+complete`), check);
+    for (const n of IMAGE_NAMES) assert.match(check, new RegExp(`^${imageRef(n).replace(/[.]/g, '\\.')}\\s+\\S+\\s+sha256:\\S+\\s+complete \\((\\d+)/\\1\\).*\\strue\\s*$`, 'm'), check);
   });
 
   test('containerd applies each config as the image says (entrypoint + cmd, user, env, workdir)', async () => {
@@ -320,9 +320,12 @@ describe('imported into a throwaway containerd and run in our own network namesp
     // From the node, over the veth: real TCP answers.
     const get = async (path: string): Promise<string> => {
       for (let i = 0; ; i++) {
-        const r = await node!.run(['busybox', 'wget', '-q', '-T', '5', '-O', '-', `http://10.250.0.2:8080${path}`], { timeoutMs: 15_000 });
+        // Node's own HTTP client, run inside the node's network namespace (Debian's static busybox
+        // wget crashes in its resolver code).
+        const js = `fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then(async (r) => { process.stdout.write(await r.text()); process.exit(r.ok ? 0 : 1); }, (e) => { console.error(String(e.cause ?? e)); process.exit(1); })`;
+        const r = await node!.run([process.execPath, '-e', js, `http://10.250.0.2:8080${path}`], { timeoutMs: 15_000 });
         if (r.code === 0) return r.stdout;
-        if (i > 100) throw new Error(`GET ${path}: ${r.stderr}`);
+        if (i > 100) throw new Error(`GET ${path}: ${r.code} ${r.stderr} ${r.stdout}; tasks:\n${(await run(['tasks', 'ls'])).stdout}\nnode: ${(await node!.run(['ip', 'addr'])).stdout}`);
         await sleep(100);
       }
     };

@@ -6,7 +6,7 @@
 //   imageRef('agnhost')              // registry.k8s.io/e2e-test-images/agnhost:2.56
 //   missingImages()                  // names not built yet (run scripts/build-images.sh)
 //   readImageArchive(path)           // index, manifest, config; every blob checked against its digest
-//   ctrImportArgv(address, 'pause')  // ctr -a <address> -n k8s.io images import --digests <archive>
+//   ctrImportArgv(address, 'pause')  // ctr --address <address> --namespace k8s.io images import <archive>
 //   e2eBinaries(), missingE2eBinaries()
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -111,7 +111,7 @@ export function missingE2eBinaries(env: NodeJS.ProcessEnv = process.env): string
 
 /** argv importing an image into the containerd at `address` (namespace k8s.io unless given). */
 export function ctrImportArgv(address: string, name: ImageName, opts: { namespace?: string; ctr?: string; env?: NodeJS.ProcessEnv } = {}): string[] {
-  return [opts.ctr ?? '/usr/bin/ctr', '--address', address, '--namespace', opts.namespace ?? K8S_CONTAINERD_NAMESPACE, 'images', 'import', '--digests', imageArchive(name, opts.env)];
+  return [opts.ctr ?? '/usr/bin/ctr', '--address', address, '--namespace', opts.namespace ?? K8S_CONTAINERD_NAMESPACE, 'images', 'import', imageArchive(name, opts.env)];
 }
 
 // ------------------------------------------------------------------ reading an archive
