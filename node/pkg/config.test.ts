@@ -140,7 +140,6 @@ test('IP and autodetection forms', () => {
 // Each bad value must be refused with a message naming the variable and the value.
 const bad: Array<[Env, string, string]> = [
   [{ NODENAME: 'Node_1' }, 'NODENAME', 'Node_1'],
-  [{ DATASTORE_TYPE: 'kubernetes' }, 'DATASTORE_TYPE', 'kubernetes'],
   [{ DATASTORE_TYPE: 'consul' }, 'DATASTORE_TYPE', 'consul'],
   [{ DATASTORE_TYPE: 'etcdv3', ETCD_ENDPOINTS: 'etcd:2379' }, 'ETCD_ENDPOINTS', 'etcd:2379'],
   [{ DATASTORE_TYPE: 'etcdv3' }, 'DATASTORE_TYPE', 'etcdv3'],
@@ -223,4 +222,16 @@ test('all problems are reported together', () => {
     assert.equal(e.problems.length, 3);
     assert.match(e.message, /3 problems/);
   }
+});
+
+test('DATASTORE_TYPE=kubernetes: KUBECONFIG, an API endpoint, or in-cluster configuration', () => {
+  const k = parse({ DATASTORE_TYPE: 'kubernetes', KUBECONFIG: '/etc/tortie/kubeconfig' });
+  assert.equal(k.datastore.datastoreType, 'kubernetes');
+  assert.equal(k.datastore.kubeconfig, '/etc/tortie/kubeconfig');
+  const e = parse({ DATASTORE_TYPE: 'kubernetes', K8S_API_ENDPOINT: 'https://10.0.0.1:6443', K8S_API_TOKEN: 't' });
+  assert.equal(e.datastore.k8sAPIEndpoint, 'https://10.0.0.1:6443');
+  // Neither: in-cluster (service-account token), checked when the backend opens.
+  const ic = parse({ DATASTORE_TYPE: 'kubernetes' });
+  assert.equal(ic.datastore.datastoreType, 'kubernetes');
+  assert.equal(ic.datastore.kubeconfig, undefined);
 });

@@ -517,13 +517,9 @@ export function parseAgentConfig(env: Env, opts: ParseOptions = {}): AgentConfig
   };
   const dsType = get('DATASTORE_TYPE');
   let dsOk = true;
-  if (dsType !== undefined && dsType !== 'embedded' && dsType !== 'etcdv3') {
+  if (dsType !== undefined && dsType !== 'embedded' && dsType !== 'etcdv3' && dsType !== 'kubernetes') {
     dsOk = false;
-    p.add(
-      'DATASTORE_TYPE',
-      dsType,
-      dsType === 'kubernetes' ? 'the Kubernetes datastore is not supported yet; use "embedded" or "etcdv3"' : 'must be "embedded" or "etcdv3"',
-    );
+    p.add('DATASTORE_TYPE', dsType, 'must be "embedded", "etcdv3" or "kubernetes"');
   }
   const eps = get('ETCD_ENDPOINTS');
   if (eps !== undefined) {

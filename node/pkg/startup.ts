@@ -10,7 +10,9 @@
 //    drift finding (the environment only seeds a pool at first start, so it silently stops
 //    mattering — the seed cluster's `CALICO_IPV4POOL_IPIP=Off` next to `ipipMode: Always`).
 // 3. Node <nodename>: created or updated with compare-and-swap, keeping labels and fields others
-//    wrote. spec.bgp.ipv4Address per IP / IP_AUTODETECTION_METHOD, spec.bgp.asNumber from AS,
+//    wrote. On kubernetes the Node is the k8s Node: it must exist (kubelet registers it), start-up
+//    only updates it (the projectcalico.org/* annotations) and waits, not ready, while it is missing;
+//    "kdd" is added to ClusterInformation's clusterType there. spec.bgp.ipv4Address per IP / IP_AUTODETECTION_METHOD, spec.bgp.asNumber from AS,
 //    label kubernetes.io/hostname added when absent, and the drift findings in
 //    status.tortie.configDrift (Node status is stored as given; Calico's readers ignore fields
 //    they do not know). Another Node already holding the address is an error, as in calico-node.
@@ -430,6 +432,7 @@ export function desiredNode(
   asNumber: number | undefined,
   drift: readonly DriftFinding[],
   unsupported: readonly UnsupportedSetting[] = [],
+  opts: { hostnameLabel?: boolean } = {},
 ): Obj {
   const base: Resource = existing
     ? structuredClone(existing)
@@ -443,7 +446,8 @@ export function desiredNode(
   else delete s.bgp;
   base.spec = s;
   base.metadata = { ...base.metadata, labels: { ...(base.metadata.labels ?? {}) } };
-  if (base.metadata.labels![HOSTNAME_LABEL] === undefined) base.metadata.labels![HOSTNAME_LABEL] = nodeName;
+  // Not on kubernetes: the k8s Node's labels are kubelet's (calico-node adds none there).
+  if (opts.hostnameLabel !== false && base.metadata.labels![HOSTNAME_LABEL] === undefined) base.metadata.labels![HOSTNAME_LABEL] = nodeName;
   const status: Obj = { ...(base.status ?? {}) };
   const tortie: Obj = { ...((status.tortie as Obj | undefined) ?? {}) };
   if (drift.length > 0) tortie.configDrift = drift.map((d) => ({ ...d }));
@@ -467,8 +471,17 @@ export async function configureNode(
   unsupported: readonly UnsupportedSetting[] = [],
 ): Promise<Resource> {
   let decided: { for: string | undefined; ip: string | undefined } | undefined;
+  const kdd = cfg.datastore.datastoreType === 'kubernetes';
   return withCAS(`Node ${cfg.nodeName}`, async () => {
     const existing = await client.get('Node', cfg.nodeName);
+    if (!existing && kdd) {
+      // On kubernetes the Node is the k8s Node, which kubelet registers: calico-node only updates
+      // it (its annotations), never creates it. Not ready until it exists; the supervisor retries.
+      throw new StartupError(
+        `Kubernetes Node ${cfg.nodeName} does not exist: on the kubernetes datastore the Node is the k8s Node that kubelet registers ` +
+          '(tortie-node only adds its annotations); waiting for it. Check NODENAME matches the kubelet\'s node name',
+      );
+    }
     const current = (spec(existing).bgp as Obj | undefined)?.ipv4Address as string | undefined;
     // Decide once per stored value (a CAS retry must not re-run autodetection needlessly).
     if (!decided || decided.for !== current) decided = { for: current, ip: await decideIPv4(cfg, current, interfaces, deps, log) };
@@ -487,7 +500,7 @@ export async function configureNode(
         }
       }
     }
-    const want = desiredNode(existing, cfg.nodeName, ipv4, cfg.asNumber, drift, unsupported);
+    const want = desiredNode(existing, cfg.nodeName, ipv4, cfg.asNumber, drift, unsupported, { hostnameLabel: !kdd });
     if (!existing) {
       const r = await client.create(want);
       log.info(`Created Node ${cfg.nodeName}${ipv4 ? ` with IPv4 address ${ipv4}` : ''}`);
@@ -512,7 +525,9 @@ export async function runStartup(store: Backend, cfg: AgentConfig, deps: Startup
   const interfaces = () => (ifaces ??= (deps.interfaces ?? (() => readInterfaces()))());
 
   const version = deps.version ?? tortieVersion();
-  const clusterInformation = await ensureClusterInformation(client, cfg, version, log);
+  // As calico-node on KDD: "kdd" joins CLUSTER_TYPE's tokens in ClusterInformation's clusterType.
+  const clusterType = cfg.datastore.datastoreType === 'kubernetes' && !cfg.clusterType.includes('kdd') ? [...cfg.clusterType, 'kdd'] : cfg.clusterType;
+  const clusterInformation = await ensureClusterInformation(client, { clusterType }, version, log);
 
   const { created, pools } = await ensureDefaultPool(client, cfg, log);
   const drift = created || cfg.noDefaultPools ? [] : findPoolDrift(cfg.defaultPool, pools);
