@@ -36,6 +36,9 @@
 #   SOURCE_DATE_EPOCH (timestamps in the images; default 0).
 # Go builds run under `nice -n 19` with the shared module and build caches under $CACHE/go.
 set -euo pipefail
+# The whole script is one compound command, read before it runs: editing the file while a long build
+# runs does not change (or break) the running build.
+{
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 K8S_VERSION="${TORTIE_K8S_VERSION:-v1.34.4}"
@@ -56,7 +59,7 @@ EXTRA=(kube-network-policies)
 me="build-images.sh"
 log() { printf '[%s] %s\n' "$me" "$*" >&2; }
 die() { printf '[%s] FAILED: %s\n' "$me" "$*" >&2; exit 1; }
-usage() { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
 
 only=""; check=0; list=0; out=""
 while [ $# -gt 0 ]; do
@@ -435,3 +438,5 @@ t_start="$(now)"
 for b in $todo; do locked "$b" build_target "$b"; done
 log "done in $(awk -v a="$t_start" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }')s"
 print_paths
+exit 0
+}
