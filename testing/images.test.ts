@@ -292,7 +292,7 @@ describe('imported into a throwaway containerd and run in our own network namesp
     }
   });
 
-  test('pause holds a pod network namespace; agnhost serves in it as the Netpol suite runs it; packets from the node get answers', async () => {
+  test('pause holds a pod network namespace; agnhost serves in it as the Netpol suite runs it, CoreDNS answers DNS; packets from the node get answers', async () => {
     const sfx = randomSuffix();
     // The pod sandbox: pause as PID 1 of a container with a network namespace of its own.
     const pausePid = await startTask(imageRef('pause'), `pause-${sfx}`, []);
@@ -349,6 +349,20 @@ describe('imported into a throwaway containerd and run in our own network namesp
     // The busybox base in agnhost's image: a shell and nc, as e2e tests exec them.
     const sh = await run(['tasks', 'exec', '--exec-id', `s${randomSuffix()}`, netexec, 'sh', '-c', 'command -v nc wget ip >/dev/null && echo shell-ok'], 30_000);
     assert.match(sh.stdout, /shell-ok/);
+
+    // CoreDNS from its image, in the same pod, answering a real DNS query from the node.
+    const corefileDir = join(node!.dir, `coredns-${sfx}`);
+    mkdirSync(corefileDir, { recursive: true });
+    writeFileSync(join(corefileDir, 'Corefile'), '.:53 {\n  errors\n  hosts {\n    10.250.7.7 tortie-images.test\n  }\n}\n');
+    await startTask(imageRef('coredns'), `dns-${sfx}`, ['--with-ns', `network:${podNetns}`, '--mount', `type=bind,src=${corefileDir},dst=/etc/coredns,options=rbind:ro`], ['/coredns', '-conf', '/etc/coredns/Corefile']);
+    const dnsJs = `const r = new (require('node:dns').promises.Resolver)({ timeout: 2000, tries: 1 }); r.setServers(['10.250.0.2']); r.resolve4(process.argv[1]).then((a) => { console.log(a.join(',')); }, (e) => { console.error(e.code ?? String(e)); process.exit(1); })`;
+    let answer = '';
+    for (let i = 0; i < 100 && answer === ''; i++) {
+      const r = await node!.run([process.execPath, '-e', dnsJs, 'tortie-images.test'], { timeoutMs: 10_000 });
+      answer = r.code === 0 ? r.stdout.trim() : '';
+      if (!answer) await sleep(100);
+    }
+    assert.equal(answer, '10.250.7.7', 'CoreDNS answered the A query');
 
     // pause exits on SIGTERM (upstream pause.c: "Shutting down, got signal"), leaving the netns to nobody.
     await must(['tasks', 'kill', '--signal', 'SIGTERM', `pause-${sfx}`]);
