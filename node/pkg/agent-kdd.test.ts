@@ -16,6 +16,18 @@ import { missingKubernetesBinaries, startKubeApiserver, type TestKubeApiserver }
 import { BIN, TestNode, inNs } from '../../testing/node-fixture.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
+
+function ctl(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(ROOT, 'bin/tortiectl'), args, { env: { ...env, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 const missing = missingKubernetesBinaries(['kubeApiserver', 'kubectl', 'etcd']);
 const skip =
   process.getuid?.() !== 0
@@ -211,7 +223,14 @@ describe('tortie-node on the kubernetes datastore', { skip, timeout: 600_000 }, 
     assert.deepEqual(affs.items.map((x: Obj) => [x.spec.node, x.spec.cidr, x.spec.state]), [['worker01', blocks.items[0].spec.cidr, 'confirmed']]);
     const handles = await getJSON(['get', 'ipamhandles']);
     assert.deepEqual(handles.items.map((h: Obj) => h.spec.handleID).sort(), ['k8s-pod-network.ctr-db', 'k8s-pod-network.ctr-web']);
-    // The Calico tables through the real tortiectl as well.
+    // The endpoints as Calico shows them (real tortiectl): read from the Pods, with the host veths
+    // the agent made in the node namespace (the agent's interface prefix).
+    const weps = await ctl(['get', 'workloadendpoints', '-A'], { DATASTORE_TYPE: 'kubernetes', KUBECONFIG: api.kubeconfig });
+    assert.equal(weps.code, 0, weps.stderr);
+    const rows = weps.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+    const hostLinks = inNs(node.hostNs, ['ip', '-o', 'link', 'show']);
+    assert.deepEqual(rows.map((r) => r.slice(0, 4)).sort(), [['shop', 'db', 'worker01', `${addr.db}/32`], ['shop', 'web', 'worker01', `${addr.web}/32`]]);
+    for (const r of rows) assert.match(hostLinks, new RegExp(`: ${r[4]}@`), `host veth ${r[4]} exists in the node namespace`);
     assert.ok(await eventually(() => pings(podNs.web!, addr.db!), (x) => x), 'web → db before any policy\n' + node.agentLog);
     assert.ok(connects(podNs.web!, addr.db!, 80));
   });
