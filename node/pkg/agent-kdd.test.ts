@@ -108,19 +108,19 @@ describe('tortie-node on the kubernetes datastore', { skip, timeout: 600_000 }, 
       },
     ],
   });
-  const runtime = (name: string) => ({
+  const runtime = (name: string, ns = 'shop') => ({
     containerId: `ctr-${name}`,
     netns: `/run/netns/${podNs[name]}`,
     ifname: 'eth0',
-    args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=${name};K8S_POD_INFRA_CONTAINER_ID=ctr-${name}`,
+    args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${ns};K8S_POD_NAME=${name};K8S_POD_INFRA_CONTAINER_ID=ctr-${name}`,
     cacheDir: join(dir, 'cni-cache'),
     cniPath: [join(BIN('tortie'), '..')],
     wrapper: ['/usr/sbin/ip', 'netns', 'exec', node.hostNs],
   });
 
-  async function addPod(name: string): Promise<void> {
+  async function addPod(name: string, ns = 'shop'): Promise<void> {
     podNs[name] = node.makePodNs(name);
-    const r = await runConflistAdd(conflist(), runtime(name));
+    const r = await runConflistAdd(conflist(), runtime(name, ns));
     assert.ok(r.ok, JSON.stringify(r.error) + node.agentLog);
     addr[name] = (r.result as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
     const srv = spawn('/usr/sbin/ip', ['netns', 'exec', podNs[name]!, process.execPath, '-e',
@@ -248,6 +248,34 @@ describe('tortie-node on the kubernetes datastore', { skip, timeout: 600_000 }, 
 
     await kubectl(['delete', 'networkpolicy', 'deny-db-ingress', '-n', 'shop']);
     assert.equal(await eventually(() => connects(podNs.web!, addr.db!, 80), (x) => x), true, 'allowed again after delete');
+  });
+
+  it('namespace labels through kns.*: a kubectl NetworkPolicy admitting a namespaceSelector follows kubectl label namespace', async () => {
+    await kubectl(['create', '-f', '-'], {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ops', labels: { team: 'ops' } } },
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: 'ops' } },
+        { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'probe', namespace: 'ops', labels: { app: 'probe' } }, spec: { nodeName: 'worker01', containers: [{ name: 'probe', image: 'registry.k8s.io/e2e-test-images/agnhost:2.53' }] } },
+        {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name: 'db-from-ops', namespace: 'shop' },
+          spec: { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'ops' } } }] }] },
+        },
+      ],
+    });
+    await addPod('probe', 'ops');
+    assert.equal(await eventually(() => connects(podNs.web!, addr.db!, 80), (x) => !x), false, 'shop/web → db denied (its namespace is not team=ops)');
+    assert.equal(await eventually(() => connects(podNs.probe!, addr.db!, 80), (x) => x), true, 'ops/probe → db allowed\n' + node.agentLog.slice(-3000));
+    await kubectl(['label', 'namespace', 'ops', 'team=dev', '--overwrite']);
+    assert.equal(await eventually(() => connects(podNs.probe!, addr.db!, 80), (x) => !x), false, 'denied once the namespace label changes');
+    await kubectl(['label', 'namespace', 'shop', 'team=ops']);
+    assert.equal(await eventually(() => connects(podNs.web!, addr.db!, 80), (x) => x), true, 'shop/web allowed once its namespace is team=ops');
+    await kubectl(['delete', 'networkpolicy', 'db-from-ops', '-n', 'shop']);
+    const r = await runConflistDel(conflist(), runtime('probe', 'ops'));
+    assert.ok(r.ok, JSON.stringify(r.error));
   });
 
   it('DEL frees the address and empties the pod annotations; a second DEL succeeds', async () => {
