@@ -2,7 +2,7 @@
 # One-shot set-up on Debian 12 as root: system packages, npm dependencies, build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(etcd-server etcd-client containernetworking-plugins iptables nftables iproute2 iputils-ping procps openssl bird2 iperf3 tcpdump containerd podman busybox-static)
+pkgs=(etcd-server etcd-client containernetworking-plugins iptables nftables iproute2 iputils-ping procps openssl bird2 iperf3 tcpdump containerd podman busybox-static gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -22,3 +22,6 @@ npm run build
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi
 command -v go >/dev/null 2>&1 || { echo "setup.sh: Go is needed to build Kubernetes from its modules (not found on PATH or in /usr/local/go/bin)" >&2; exit 1; }
 ./scripts/build-kubernetes.sh
+# Images (pause, agnhost, CoreDNS, busybox) as OCI archives, and the upstream e2e.test + ginkgo, built
+# without Docker or a registry into the same cache: minutes once, then seconds (docs/images.md).
+./scripts/build-images.sh
