@@ -210,6 +210,8 @@ function describeMethod(m: AutodetectMethod): string {
       return `skip-interface=${m.patterns.join(',')}`;
     case 'cidr':
       return `cidr=${m.cidrs.join(',')}`;
+    case 'kubernetes-internal-ip':
+      return 'kubernetes-internal-ip';
   }
 }
 
@@ -236,6 +238,9 @@ export function selectIPv4(
     case 'cidr':
       hit = firstMatching(interfaces, [], [], method.cidrs);
       break;
+    case 'kubernetes-internal-ip':
+      // Start-up reads the k8s Node's InternalIP itself (startup.ts); nothing to select here.
+      throw new AutodetectError('kubernetes-internal-ip is taken from the Kubernetes Node, not from the interfaces');
     case 'can-reach': {
       if (!reachSource) throw new AutodetectError(`no source address found for a route to ${method.dest}`);
       hit = findLocalAddress(reachSource, interfaces);

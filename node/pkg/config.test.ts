@@ -234,4 +234,6 @@ test('DATASTORE_TYPE=kubernetes: KUBECONFIG, an API endpoint, or in-cluster conf
   const ic = parse({ DATASTORE_TYPE: 'kubernetes' });
   assert.equal(ic.datastore.datastoreType, 'kubernetes');
   assert.equal(ic.datastore.kubeconfig, undefined);
+  // kubernetes-internal-ip reads the k8s Node: accepted on kubernetes only (refused otherwise, see `bad`).
+  assert.deepEqual(parse({ DATASTORE_TYPE: 'kubernetes', IP_AUTODETECTION_METHOD: 'kubernetes-internal-ip' }).autodetection, { kind: 'kubernetes-internal-ip' });
 });

@@ -72,7 +72,9 @@ export type AutodetectMethod =
   | { kind: 'interface'; patterns: string[] }
   /** first-found, also skipping interfaces matching any of these. */
   | { kind: 'skip-interface'; patterns: string[] }
-  | { kind: 'cidr'; cidrs: string[] };
+  | { kind: 'cidr'; cidrs: string[] }
+  /** The k8s Node's InternalIP (status.addresses); kubernetes datastore only. */
+  | { kind: 'kubernetes-internal-ip' };
 
 /** The CALICO_IPV4POOL_* variables the default pool is seeded from (and drift is checked for). */
 export const POOL_ENV_VARS = [
@@ -279,9 +281,7 @@ function readAutodetectMethod(p: Problems, name: string, v: string | undefined):
     }
     return { kind: 'cidr', cidrs };
   }
-  if (t === 'kubernetes-internal-ip') {
-    return p.add(name, t, 'kubernetes-internal-ip needs the Kubernetes API, which this agent does not use; choose another method');
-  }
+  if (t === 'kubernetes-internal-ip') return { kind: 'kubernetes-internal-ip' };
   return p.add(
     name,
     t,
@@ -554,6 +554,13 @@ export function parseAgentConfig(env: Env, opts: ParseOptions = {}): AgentConfig
   const autodetection = readAutodetectMethod(p, 'IP_AUTODETECTION_METHOD', get('IP_AUTODETECTION_METHOD')) ?? {
     kind: 'first-found',
   };
+  if (autodetection.kind === 'kubernetes-internal-ip' && datastore.datastoreType !== 'kubernetes') {
+    p.add(
+      'IP_AUTODETECTION_METHOD',
+      get('IP_AUTODETECTION_METHOD') ?? '',
+      "kubernetes-internal-ip reads the k8s Node's InternalIP and needs DATASTORE_TYPE=kubernetes; choose another method",
+    );
+  }
 
   let asNumber: number | undefined;
   const as = get('AS');

@@ -297,3 +297,23 @@ test('findPoolDrift: which pool, which variables', () => {
   // No IPv4 pool at all: nothing to compare (the pool gets seeded instead).
   assert.deepEqual(findPoolDrift(cfg({ CALICO_IPV4POOL_IPIP: 'Off' }), [pool('v6', { cidr: 'fd00::/48' })]), []);
 });
+
+test('kubernetes: the Node must exist (never created); IP_AUTODETECTION_METHOD=kubernetes-internal-ip takes its InternalIP; kdd in clusterType; no label added', async () => {
+  // The start-up logic with DATASTORE_TYPE=kubernetes over a store holding what the derived Node
+  // handler gives (the live path is node/pkg/agent-kdd.test.ts).
+  const f = fixture();
+  const env = { NODENAME: 'kw1', DATASTORE_TYPE: 'kubernetes', KUBECONFIG: '/unused', CLUSTER_TYPE: 'k8s,bgp', IP: 'autodetect', IP_AUTODETECTION_METHOD: 'kubernetes-internal-ip' };
+  await assert.rejects(run(f, env), /Kubernetes Node kw1 does not exist: on the kubernetes datastore the Node is the k8s Node that kubelet registers/);
+  assert.equal(await f.client.get('Node', 'kw1'), null, 'not created');
+
+  await f.client.create({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: 'kw1' }, spec: { addresses: [{ address: '10.0.0.21', type: 'InternalIP' }] } });
+  const lines: string[] = [];
+  const r = await run(f, env, lines);
+  assert.equal(r.ipv4Address, '10.0.0.21/16', 'the InternalIP with the prefix of eth0 holding it');
+  assert.ok(lines.some((l) => /Using the Kubernetes Node's InternalIP: 10\.0\.0\.21\/16/.test(l)), lines.join('\n'));
+  assert.deepEqual(r.node.metadata.labels ?? {}, {}, 'no kubernetes.io/hostname label added on kubernetes');
+  assert.deepEqual(String((r.clusterInformation.spec as Record<string, unknown>).clusterType).split(','), ['k8s', 'bgp', 'kdd']);
+
+  await f.client.create({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: 'kw2' }, spec: { addresses: [{ address: '10.0.0.99', type: 'ExternalIP' }] } });
+  await assert.rejects(run(f, { ...env, NODENAME: 'kw2' }), /kubernetes-internal-ip: Kubernetes Node kw2 has no IPv4 InternalIP/);
+});

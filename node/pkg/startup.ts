@@ -388,6 +388,7 @@ export function findUnsupportedFelixSettings(configs: readonly Resource[], nodeN
 /** The IPv4 address (with prefix) this node should have, or undefined to leave it unset. */
 async function decideIPv4(
   cfg: AgentConfig,
+  existing: Resource | null,
   current: string | undefined,
   interfaces: () => Promise<HostInterface[]>,
   deps: StartupDeps,
@@ -407,6 +408,20 @@ async function decideIPv4(
       if (cfg.ip.mode === 'default' && current) {
         log.info(`Using IPv4 address ${current} configured in the Node resource`);
         return current;
+      }
+      if (cfg.autodetection.kind === 'kubernetes-internal-ip') {
+        // As calico-node: the k8s Node's first IPv4 InternalIP, with the prefix of the local
+        // interface holding it (else /32).
+        const addrs = (spec(existing).addresses as { address?: string; type?: string }[] | undefined) ?? [];
+        const internal = addrs.find((a) => a.type === 'InternalIP' && typeof a.address === 'string' && parseIP(a.address)?.version === 4);
+        if (!internal) {
+          throw new StartupError(
+            `IP_AUTODETECTION_METHOD=kubernetes-internal-ip: Kubernetes Node ${cfg.nodeName} has no IPv4 InternalIP in status.addresses (kubelet sets it)`,
+          );
+        }
+        const cidr = addressWithPrefix(internal.address!, undefined, await interfaces());
+        log.info(`Using the Kubernetes Node's InternalIP: ${cidr}`);
+        return cidr;
       }
       const d = await autodetectIPv4(cfg.autodetection, {
         interfaces,
@@ -484,7 +499,7 @@ export async function configureNode(
     }
     const current = (spec(existing).bgp as Obj | undefined)?.ipv4Address as string | undefined;
     // Decide once per stored value (a CAS retry must not re-run autodetection needlessly).
-    if (!decided || decided.for !== current) decided = { for: current, ip: await decideIPv4(cfg, current, interfaces, deps, log) };
+    if (!decided || decided.for !== current) decided = { for: current, ip: await decideIPv4(cfg, existing, current, interfaces, deps, log) };
     const ipv4 = decided.ip;
     if (ipv4 && ipv4 !== current && current) log.info(`Node IPv4 address changes from ${current} to ${ipv4}`);
     if (!ipv4) log.warn(`Node ${cfg.nodeName} has no IPv4 address (IP=none and none stored)`);
