@@ -166,15 +166,29 @@ describe('tortie-node on the kubernetes datastore', { skip, timeout: 600_000 }, 
       up.on('error', () => c.destroy());
     });
     await new Promise<void>((r) => bridge.listen(sock, r));
-    forwarder = spawn('/usr/sbin/ip', ['netns', 'exec', node.hostNs, process.execPath, '-e',
+    await startForwarder();
+  });
+
+  /** The forwarder inside the node namespace (ours: started here, ended by its PID). */
+  async function startForwarder(): Promise<void> {
+    const sock = join(dir, 'api.sock');
+    const f = spawn('/usr/sbin/ip', ['netns', 'exec', node.hostNs, process.execPath, '-e',
       `const net=require('net');net.createServer(c=>{const u=net.connect(${JSON.stringify(sock)});c.pipe(u).pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy())}).listen(${api.port},'127.0.0.1',()=>console.log('up'))`],
       { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((r) => forwarder!.stdout!.once('data', () => r()));
-  });
+    forwarder = f;
+    await new Promise<void>((r) => f.stdout!.once('data', () => r()));
+  }
+  async function stopForwarder(): Promise<void> {
+    const f = forwarder;
+    if (!f || f.exitCode !== null || f.signalCode !== null) return;
+    const gone = new Promise((r) => f.once('exit', r));
+    f.kill('SIGKILL');
+    await gone;
+  }
   after(async () => {
     for (const s of servers) s.kill();
     await node?.stop();
-    if (forwarder?.pid) forwarder.kill();
+    await stopForwarder();
     await new Promise((r) => (bridge ? bridge.close(r) : r(undefined)));
     await api?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -291,5 +305,24 @@ describe('tortie-node on the kubernetes datastore', { skip, timeout: 600_000 }, 
     assert.equal(handles.items.length, 0, 'no handle left');
     const blocks = await getJSON(['get', 'ipamblocks']);
     for (const b of blocks.items) assert.ok((b.spec.allocations as unknown[]).every((a) => a === null), 'no address allocated');
+  });
+
+  it('the API server unreachable from the node: the agent stays up, not ready, CNI ADD answers 11 at once; reachable again → ready by itself', async () => {
+    await stopForwarder();
+    assert.equal(await eventually(readiness, (x) => x === 503, 60_000), 503, 'readiness down while the API is unreachable\n' + node.agentLog.slice(-2000));
+    podNs.late = node.makePodNs('late');
+    await kubectl(['create', '-f', '-'], { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'late', namespace: 'shop' }, spec: { nodeName: 'worker01', containers: [{ name: 'late', image: 'registry.k8s.io/e2e-test-images/agnhost:2.53' }] } });
+    const r = await runConflistAdd(conflist(), runtime('late'));
+    assert.equal(r.ok, false);
+    assert.equal((r.error as { code?: number }).code, 11, JSON.stringify(r.error));
+    assert.match(await eventually(() => node.agentLog, (l) => /Lost the datastore/.test(l), 30_000), /Lost the datastore: .*unreachable/);
+
+    await startForwarder();
+    assert.equal(await eventually(readiness, (x) => x === 200, 90_000), 200, 'ready again by itself\n' + node.agentLog.slice(-2000));
+    assert.match(await eventually(() => node.agentLog, (l) => /Datastore is reachable again/.test(l), 30_000), /Datastore is reachable again/);
+    const ok = await runConflistAdd(conflist(), runtime('late'));
+    assert.ok(ok.ok, JSON.stringify(ok.error));
+    const del = await runConflistDel(conflist(), runtime('late'));
+    assert.ok(del.ok, JSON.stringify(del.error));
   });
 });
