@@ -10,12 +10,14 @@
 //    drift finding (the environment only seeds a pool at first start, so it silently stops
 //    mattering — the seed cluster's `CALICO_IPV4POOL_IPIP=Off` next to `ipipMode: Always`).
 // 3. Node <nodename>: created or updated with compare-and-swap, keeping labels and fields others
-//    wrote. On kubernetes the Node is the k8s Node: it must exist (kubelet registers it), start-up
-//    only updates it (the projectcalico.org/* annotations) and waits, not ready, while it is missing;
-//    "kdd" is added to ClusterInformation's clusterType there. spec.bgp.ipv4Address per IP / IP_AUTODETECTION_METHOD, spec.bgp.asNumber from AS,
+//    wrote. spec.bgp.ipv4Address per IP / IP_AUTODETECTION_METHOD, spec.bgp.asNumber from AS,
 //    label kubernetes.io/hostname added when absent, and the drift findings in
 //    status.tortie.configDrift (Node status is stored as given; Calico's readers ignore fields
 //    they do not know). Another Node already holding the address is an error, as in calico-node.
+//    On kubernetes (as calico-node on KDD) the Node is the k8s Node: it must exist (kubelet
+//    registers it); start-up only updates it (the projectcalico.org/* annotations, no label) and
+//    stays not ready, retrying, while it is missing; IP_AUTODETECTION_METHOD=kubernetes-internal-ip
+//    takes its InternalIP; "kdd" is added to ClusterInformation's clusterType.
 // 4. $TORTIE_STATE_DIR/nodename (for the CNI plugin) and $TORTIE_STATE_DIR/mtu (the pod MTU as
 //    Felix computes it: smallest oper-up host interface matching MTUIfacePattern, minus the
 //    overhead of the encapsulations the pools use).
