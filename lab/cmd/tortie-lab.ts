@@ -1,7 +1,7 @@
 // tortie-lab: a throwaway Tortie cluster in network namespaces (nodes, underlay, datastore, pods
 // through the real CNI path), for trying things and for tests. See USAGE.
 import { readFileSync, statSync } from 'node:fs';
-import { parseExpectation } from '../pkg/probe.js';
+import { parseExpectation } from '../../libcalico-go/lib/policy/matrix.js';
 import { caseFiles } from '../../libcalico-go/lib/policy/truth-table.js';
 import * as lab from '../pkg/lab.js';
 import { parseDuration } from '../pkg/readiness.js';

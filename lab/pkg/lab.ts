@@ -5,7 +5,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { type Conflist, runConflistAdd, runConflistDel } from '../../testing/cni-harness.js';
 import { buildUnderlay, hostLines, makePodNs, namespaceLines } from './net.js';
-import { type Expectation, type Matrix, formatMatrix, matrixJson, mismatches, summary } from './probe.js';
+import { type Expectation, type Matrix, formatMatrix, matrixJson, mismatches, summary } from '../../libcalico-go/lib/policy/matrix.js';
 import { notReadyReporters, procRoutes, routesTo } from './readiness.js';
 import { type DatastoreInfo, type LabState, type PodRecord, type ProcRecord, labDir, listLabNames, mustReadState, readState, withLock, writeState } from './state.js';
 import { IP, ipBatch, killPid, mapLimit, netnsList, netnsPids, pidAlive, run, spawnInNs } from './sys.js';

@@ -17,7 +17,7 @@ import {
   probeLabel,
 } from '../../libcalico-go/lib/policy/truth-table.js';
 import { type Log, ctlCapture, nsAdd, podAdd, probe } from './lab.js';
-import { type Expectation, type Matrix, type Mismatch, formatMatrix, matrixJson, mismatches, summary } from './probe.js';
+import { type Expectation, type Matrix, type Mismatch, formatMatrix, matrixJson, mismatches, summary } from '../../libcalico-go/lib/policy/matrix.js';
 import { mustReadState } from './state.js';
 import type { ServeSpec } from './topology.js';
 

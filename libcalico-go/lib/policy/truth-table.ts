@@ -23,7 +23,7 @@ import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Resource } from '../apis/v3/resource.js';
 import { validateResource } from '../apis/v3/validate.js';
-import { type Expectation, type Matrix, formatMatrix, mismatches, summary } from '../../../lab/pkg/probe.js';
+import { type Expectation, type Matrix, formatMatrix, mismatches, summary } from './matrix.js';
 import { convertK8sNetworkPolicy, isK8sNetworkPolicy } from './k8s.js';
 import { type PolicyModel, emptyModel, makeEndpoint } from './model.js';
 import { type Protocol, verdict } from './evaluate.js';
@@ -134,7 +134,7 @@ function keyMatches(pattern: string, key: string): boolean {
   return (pn === '*' || pn === kn) && (pp === '*' || pp === kp);
 }
 
-/** The full expectation for one probe, in lab/pkg/probe.ts's form. */
+/** The full expectation for one probe, in matrix.ts's form. */
 export function expectationOf(p: Probe, keys: readonly string[] = POD_KEYS): Expectation {
   const exp: Expectation = {};
   for (const from of keys) {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatMatrix, matrixJson, mismatches, parseExpectation, summary } from './probe.js';
+import { formatMatrix, matrixJson, mismatches, parseExpectation, summary } from './matrix.js';
 
 const keys = ['default/a', 'default/b', 'other/c'];
 const m = {

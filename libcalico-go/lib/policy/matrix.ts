@@ -1,5 +1,6 @@
-// The probe matrix: pure formatting and expectation checking (the probing itself runs nsagent.js
-// inside each source pod's namespace).
+// The reachability matrix (who answers whom): pure formatting and expectation checking, shared by
+// the evaluator's truth tables (truth-table.ts) and tortie-lab's probes with real packets (the
+// probing itself is lab/pkg/nsagent.ts, run inside each source pod's namespace).
 
 /** results[from][to] = answered. */
 export type Matrix = Record<string, Record<string, boolean>>;
