@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { type Conflist, runConflistAdd, runConflistDel } from '../../testing/cni-harness.js';
+import { type Conflist, runConflistAdd, runConflistDel } from './cni-runner.js';
 import { buildUnderlay, hostLines, makePodNs, namespaceLines } from './net.js';
 import { type Expectation, type Matrix, formatMatrix, matrixJson, mismatches, summary } from '../../libcalico-go/lib/policy/matrix.js';
 import { notReadyReporters, procRoutes, routesTo } from './readiness.js';
