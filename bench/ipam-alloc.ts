@@ -16,7 +16,7 @@ import { openEmbedded } from '../libcalico-go/lib/backend/embedded/embedded.js';
 import { openEtcdV3 } from '../libcalico-go/lib/backend/etcdv3/etcdv3.js';
 import { IPAM } from '../libcalico-go/lib/ipam/ipam.js';
 import { startEtcd } from '../testing/etcd.js';
-import { IPAM_BIN, pool, runCni } from '../cni-plugin/ipamplugin/plugin-fixture.js';
+import { IPAM_BIN, pool, runCni } from '../testing/ipam-plugin-fixture.js';
 import { updateBenchmarkSection } from './report.js';
 
 type StoreSpec = { kind: 'embedded'; path: string } | { kind: 'etcdv3'; endpoints: string[] };

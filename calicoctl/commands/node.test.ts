@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BirdSupervisor } from '../../confd/pkg/supervisor/bird-supervisor.js';
 import { birdCommand } from '../../confd/pkg/supervisor/birdc.js';
-import { birdTestSkipReason, deleteNetns, ip, killIfRunning, makeNetns, waitFor } from '../../confd/pkg/supervisor/netns-fixture.js';
-import { CTL_BIN, runCtl } from '../../cni-plugin/ipamplugin/plugin-fixture.js';
+import { birdTestSkipReason, deleteNetns, ip, killIfRunning, makeNetns, waitFor } from '../../testing/bird-netns.js';
+import { CTL_BIN, runCtl } from '../../testing/ipam-plugin-fixture.js';
 import { parseBirdShowProtocols } from '../printers/node-status.js';
 import {
   birdSockets,

@@ -27,8 +27,8 @@ import { accessSync, constants, existsSync, readFileSync, readdirSync } from 'no
 import { release } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { birdCommand, BirdcError } from '../../confd/pkg/supervisor/birdc.js';
-import { socketIsLive } from '../../node/pkg/cniserver.js';
+import { BirdcError, birdCommand } from '../../confd/pkg/index.js';
+import { socketIsLive } from '../../cni-plugin/pkg/index.js';
 import { bgpPeersFromRows, parseBirdShowProtocols, renderNodeStatus, type FamilyStatus, type NodeStatusView } from '../printers/node-status.js';
 import { type ParsedArgs, flag } from './args.js';
 import type { Io } from './resources.js';

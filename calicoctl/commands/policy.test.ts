@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCtl } from '../../cni-plugin/ipamplugin/plugin-fixture.js';
+import { runCtl } from '../../testing/ipam-plugin-fixture.js';
 import { parsePortProto } from './policy.js';
 
 const wep = (ns: string, pod: string, ip: string, iface: string) => `apiVersion: projectcalico.org/v3

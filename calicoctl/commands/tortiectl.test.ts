@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { openEmbedded } from '../../libcalico-go/lib/backend/embedded/embedded.js';
-import { runCtl } from '../../cni-plugin/ipamplugin/plugin-fixture.js';
+import { runCtl } from '../../testing/ipam-plugin-fixture.js';
 
 const SEED_POOL = `apiVersion: projectcalico.org/v3
 kind: IPPool

@@ -1,10 +1,10 @@
 // `calicoctl node status`: parsing BIRD's `show protocols` reply and printing the BGP peer
 // tables, as calicoctl ≤ v3.32 does (tablewriter v0.0.5 table).
 
-import { type BirdProtocolRow, fields } from '../../confd/pkg/supervisor/bird-protocols.js';
+import { type BirdProtocolRow, fields } from '../../confd/pkg/index.js';
 import { renderBoxTable } from './tablewriter.js';
 
-export { type BirdProtocolRow, BirdReplyError, parseBirdProtocolLine, parseBirdShowProtocols } from '../../confd/pkg/supervisor/bird-protocols.js';
+export { type BirdProtocolRow, BirdReplyError, parseBirdProtocolLine, parseBirdShowProtocols } from '../../confd/pkg/index.js';
 
 export interface BgpPeer {
   peerAddress: string;

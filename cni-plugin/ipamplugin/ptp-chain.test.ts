@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { resourceKey } from '../../libcalico-go/lib/backend/keys.js';
 import { IPAM } from '../../libcalico-go/lib/ipam/ipam.js';
-import { ROOT, type StoreFixture, makeStore } from './plugin-fixture.js';
+import { ROOT, type StoreFixture, makeStore } from '../../testing/ipam-plugin-fixture.js';
 
 const PTP = '/usr/lib/cni/ptp';
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync(PTP) ? `${PTP} is not installed (apt-get install containernetworking-plugins)` : false;

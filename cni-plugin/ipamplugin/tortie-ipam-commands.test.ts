@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { resourceKey } from '../../libcalico-go/lib/backend/keys.js';
 import { IPAM } from '../../libcalico-go/lib/ipam/ipam.js';
-import { IPAM_BIN, type StoreFixture, makeStore, runCni } from './plugin-fixture.js';
+import { IPAM_BIN, type StoreFixture, makeStore, runCni } from '../../testing/ipam-plugin-fixture.js';
 
 describe('tortie-ipam commands', () => {
   let fx: StoreFixture;

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { resourceKey } from '../../libcalico-go/lib/backend/keys.js';
-import { IPAM_BIN, type StoreFixture, makeStore, runCni } from './plugin-fixture.js';
+import { IPAM_BIN, type StoreFixture, makeStore, runCni } from '../../testing/ipam-plugin-fixture.js';
 
 interface Case {
   what: string;

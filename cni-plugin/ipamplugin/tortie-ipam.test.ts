@@ -8,7 +8,7 @@ import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { resourceKey } from '../../libcalico-go/lib/backend/keys.js';
 import { IPAM } from '../../libcalico-go/lib/ipam/ipam.js';
 import { cidrContainsIP, parseCIDR, parseIP } from '../../libcalico-go/lib/net/ip.js';
-import { IPAM_BIN, type StoreFixture, makeStore, pool, runCni, runCtl } from './plugin-fixture.js';
+import { IPAM_BIN, type StoreFixture, makeStore, pool, runCni, runCtl } from '../../testing/ipam-plugin-fixture.js';
 
 const NODES = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e'];
 const IN_FLIGHT = 100;

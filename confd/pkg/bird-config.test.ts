@@ -16,7 +16,7 @@ import {
   meshDisabledScenario,
   routeReflectorScenario,
   seedScenario,
-} from './scenarios.js';
+} from '../../testing/confd-scenarios.js';
 
 const PATHS = { socketDir: '/var/run/calico' };
 const BIRD = '/usr/sbin/bird';

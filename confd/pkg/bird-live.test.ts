@@ -29,7 +29,7 @@ import { birdArgs, renderBirdConfig } from './bird-config.js';
 import { buildBgpModel, type BuildBgpModelInput } from './model.js';
 import { parseProtocolName } from './names.js';
 import { fileSecretResolver } from './secrets.js';
-import { SEED_BLOCKS, res, seedBgpConfiguration, seedNodes, seedPool } from './seed-fixture.js';
+import { SEED_BLOCKS, res, seedBgpConfiguration, seedNodes, seedPool } from '../../testing/seed-fixture.js';
 
 const BIRD = '/usr/sbin/bird';
 const BIRDC = '/usr/sbin/birdc';

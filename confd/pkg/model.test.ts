@@ -11,8 +11,8 @@ import {
   nodePeersScenario,
   routeReflectorScenario,
   seedScenario,
-} from './scenarios.js';
-import { SEED_ADDRESSES, SEED_NODE_NAMES, res, seedBgpConfiguration, seedNode, seedNodes, seedPool } from './seed-fixture.js';
+} from '../../testing/confd-scenarios.js';
+import { SEED_ADDRESSES, SEED_NODE_NAMES, res, seedBgpConfiguration, seedNode, seedNodes, seedPool } from '../../testing/seed-fixture.js';
 
 const names = (m: BgpModel) => m.peers.map((p) => p.name);
 const peer = (m: BgpModel, name: string) => {

@@ -2,15 +2,12 @@
 // workload endpoints).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { AgentResponse } from '../../cni-plugin/pkg/agentapi/protocol.js';
-import { vethPrefixFrom } from '../../cni-plugin/pkg/naming/index.js';
-import { makeCniHandler } from '../../cni-plugin/pkg/plugin/handler.js';
+import { type AgentResponse, makeCniHandler, vethPrefixFrom } from '../../cni-plugin/pkg/index.js';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { IPAM } from '../../libcalico-go/lib/ipam/ipam.js';
 import { parseSelector } from '../../libcalico-go/lib/selector/index.js';
-import * as podnet from '../../felix/dataplane/linux/podnet.js';
-import { configureKernel, ipv4OnlyPodDataplane } from '../../felix/dataplane/linux/kernel.js';
-import { fileSecretResolver } from '../../confd/pkg/secrets.js';
+import { configureKernel, ipv4OnlyPodDataplane, podnet } from '../../felix/index.js';
+import { fileSecretResolver } from '../../confd/pkg/index.js';
 import { type AgentContext, type CniHandler, startAgent } from '../pkg/agent.js';
 import { parseAgentConfig } from '../pkg/config.js';
 import { PolicyLoop } from '../pkg/policy/loop.js';

@@ -13,10 +13,9 @@
 //   end or close of the connection before the answer means the plugin is gone (killed by its
 //   runtime, or its own timeout passed). The handler's AbortSignal fires then, with the reason.
 import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import type { AgentCommand, AgentRequest, AgentResponse } from '../../cni-plugin/pkg/agentapi/protocol.js';
-import { encodeMessage } from '../../cni-plugin/pkg/agentapi/protocol.js';
+import { type AgentCommand, type AgentRequest, type AgentResponse, encodeMessage, socketIsLive } from '../../cni-plugin/pkg/index.js';
 
 /** CNI error code for "failed to decode content". */
 export const CODE_DECODE = 6;
@@ -89,28 +88,6 @@ function statOrNull(path: string): Stats | null {
   }
 }
 
-/** Whether something accepts connections on the socket at `path`. */
-export function socketIsLive(path: string, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    const t = setTimeout(() => {
-      s.destroy();
-      // Accepting but not answering the connect within the timeout still means a listener.
-      resolve(true);
-    }, timeoutMs);
-    s.once('connect', () => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(t);
-      if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT') resolve(false);
-      else reject(new CniServerError(`cannot check the socket ${path}: ${e.message}`));
-    });
-  });
-}
-
 /** Makes the socket path usable: directory present, no stale socket; refuses a live one. */
 async function prepareSocketPath(path: string): Promise<void> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
@@ -119,7 +96,13 @@ async function prepareSocketPath(path: string): Promise<void> {
   if (!st.isSocket()) {
     throw new CniServerError(`${path} exists and is not a socket; not touching it (remove it if it is not needed)`);
   }
-  if (await socketIsLive(path)) {
+  let live: boolean;
+  try {
+    live = await socketIsLive(path);
+  } catch (e) {
+    throw new CniServerError((e as Error).message);
+  }
+  if (live) {
     throw new CniServerError(`another agent is already listening on ${path}; refusing to start a second one`);
   }
   unlinkSync(path);

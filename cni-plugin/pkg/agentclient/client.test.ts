@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentRequest } from '../agentapi/protocol.js';
 import { CniError } from '../skel/errors.js';
-import { SAMPLE_RESULT, type FakeAgent, startFakeAgent } from './fake-agent.js';
+import { SAMPLE_RESULT, type FakeAgent, startFakeAgent } from './testdata/fake-agent.js';
 import { COMMAND_TIMEOUTS, type CallOptions, callAgent, parseAgentResponse } from './index.js';
 
 const FAST: CallOptions = { connectTimeoutMs: 2_000, totalTimeoutMs: 5_000 };

@@ -225,3 +225,29 @@ export function callAgent(socketPath: string, req: AgentRequest, opts: CallOptio
 export function callAgentDefault(socketPath: string, req: AgentRequest): Promise<AgentResponse> {
   return callAgent(socketPath, req, COMMAND_TIMEOUTS[req.command]);
 }
+
+/**
+ * Whether something accepts connections on the agent's socket at `path`: `tortiectl node status`
+ * asks it to find a running agent, the agent before it takes over a socket file. Rejects on errors
+ * other than "nobody there" (ENOENT, ECONNREFUSED).
+ */
+export function socketIsLive(path: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    const t = setTimeout(() => {
+      s.destroy();
+      // Accepting but not answering the connect within the timeout still means a listener.
+      resolve(true);
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(t);
+      if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT') resolve(false);
+      else reject(new Error(`cannot check the socket ${path}: ${e.message}`));
+    });
+  });
+}

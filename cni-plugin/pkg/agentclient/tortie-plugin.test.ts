@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { type ExecOptions, type ExecResult, execPlugin, validateErrorShape, validateResultShape } from '../../../testing/cni-harness.js';
-import { type FakeAgent, SAMPLE_RESULT, startFakeAgent } from './fake-agent.js';
+import { type FakeAgent, SAMPLE_RESULT, startFakeAgent } from './testdata/fake-agent.js';
 
 const ROOT = new URL('../../../../', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin/tortie');

@@ -13,7 +13,7 @@ import { resourceKey, resourcePrefix } from '../../../libcalico-go/lib/backend/k
 import { IPAM } from '../../../libcalico-go/lib/ipam/ipam.js';
 import { type Conflist, runConflistAdd, runConflistDel } from '../../../testing/cni-harness.js';
 import { BIN, TestNode, inNs, ip } from '../../../testing/node-fixture.js';
-import { runCtl } from '../../ipamplugin/plugin-fixture.js';
+import { runCtl } from '../../../testing/ipam-plugin-fixture.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : !existsSync('/usr/lib/cni/portmap') ? '/usr/lib/cni/portmap is not installed (apt-get install containernetworking-plugins)' : false;
 

@@ -21,7 +21,7 @@ import {
   planUpdate,
   type SupervisorLogger,
 } from './bird-supervisor.js';
-import { birdTestSkipReason, deleteNetns, killIfRunning, makeNetns, pidAlive, waitFor } from './netns-fixture.js';
+import { birdTestSkipReason, deleteNetns, killIfRunning, makeNetns, pidAlive, waitFor } from '../../../testing/bird-netns.js';
 
 describe('pure parts', () => {
   it('backs off from 0.5 s doubling to 10 s', () => {

@@ -20,13 +20,8 @@ import { ResourceClient, ResourceError } from '../../../libcalico-go/lib/clientv
 import type { BlockData } from '../../../libcalico-go/lib/ipam/block.js';
 import { IPAM } from '../../../libcalico-go/lib/ipam/ipam.js';
 import { parseSelector } from '../../../libcalico-go/lib/selector/index.js';
-import { BirdConfigError, BirdSupervisor } from '../../../confd/pkg/supervisor/bird-supervisor.js';
-import { bgpNotEstablished, parseBirdShowProtocols } from '../../../confd/pkg/supervisor/bird-protocols.js';
-import { birdCommand } from '../../../confd/pkg/supervisor/birdc.js';
-import { Reconciler, type ReconcileOptions, type ReconcileResult } from '../../../felix/dataplane/linux/overlay.js';
-import { vtepMacForNode, type VxlanDeviceSpec } from '../../../felix/dataplane/linux/vxlan.js';
-import { NatTable } from '../../../felix/dataplane/linux/nat.js';
-import type { SecretResolver } from '../../../confd/pkg/secrets.js';
+import { bgpNotEstablished, birdCommand, BirdConfigError, BirdSupervisor, parseBirdShowProtocols, type SecretResolver } from '../../../confd/pkg/index.js';
+import { NatTable, type ReconcileOptions, Reconciler, type ReconcileResult, vtepMacForNode, type VxlanDeviceSpec } from '../../../felix/index.js';
 import type { HealthReporter } from '../health.js';
 import type { Logger } from '../log.js';
 import { PassRunner } from '../pass-runner.js';

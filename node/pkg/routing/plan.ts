@@ -15,11 +15,8 @@ import type { Resource } from '../../../libcalico-go/lib/apis/v3/resource.js';
 import { normalizeEncapMode } from '../../../libcalico-go/lib/apis/v3/validate/ippool.js';
 import type { BlockData } from '../../../libcalico-go/lib/ipam/block.js';
 import { cidrContainsIP, formatCIDR, formatIP, parseCIDR, parseIP } from '../../../libcalico-go/lib/net/ip.js';
-import { buildBgpModel, type BgpModel } from '../../../confd/pkg/model.js';
-import { renderBirdConfig } from '../../../confd/pkg/bird-config.js';
-import type { SecretResolver } from '../../../confd/pkg/secrets.js';
-import type { OverlayInput, PoolSpec, RemoteBlock, RemoteVtep } from '../../../felix/dataplane/linux/routes.js';
-import { vtepMacForNode } from '../../../felix/dataplane/linux/vxlan.js';
+import { type BgpModel, buildBgpModel, renderBirdConfig, type SecretResolver } from '../../../confd/pkg/index.js';
+import { type OverlayInput, type PoolSpec, type RemoteBlock, type RemoteVtep, vtepMacForNode } from '../../../felix/index.js';
 
 export type NetworkingBackend = 'bird' | 'vxlan' | 'none';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCtl } from '../../../../cni-plugin/ipamplugin/plugin-fixture.js';
+import { runCtl } from '../../../../testing/ipam-plugin-fixture.js';
 import { openEmbedded } from '../../backend/embedded/embedded.js';
 import { resourceKey } from '../../backend/keys.js';
 

@@ -11,7 +11,7 @@ import { parseSelector } from '../../selector/index.js';
 import { cidrContainsIP, formatCIDR, parseCIDR, parseIP } from '../../net/ip.js';
 import { nodeHandler } from './derived/index.js';
 import { convertUID } from './mapping.js';
-import { runCtl } from '../../../../cni-plugin/ipamplugin/plugin-fixture.js';
+import { runCtl } from '../../../../testing/ipam-plugin-fixture.js';
 import { openKubernetes, type KubernetesBackend } from './kubernetes.js';
 
 const root = new URL('../../../../..', import.meta.url).pathname;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AgentRequest, AgentResponse } from '../agentapi/protocol.js';
+import type { AgentRequest, AgentResponse } from '../../agentapi/protocol.js';
 
 export type FakeReply = AgentResponse | { raw: string } | null;
 

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { BIRD_BIN, IP_BIN } from './bird-supervisor.js';
+import { BIRD_BIN, IP_BIN } from '../confd/pkg/supervisor/bird-supervisor.js';
 
 /** Why BIRD tests cannot run here, or null when they can (root, bird and ip present). */
 export function birdTestSkipReason(): string | null {

@@ -1,8 +1,8 @@
-// Test scenarios: sets of v3 resources (seed cluster variants) used by the model tests and the
+// Test scenarios (confd): sets of v3 resources (seed cluster variants) used by the model tests and the
 // renderer tests; every node of every scenario is rendered and checked with `bird -p`.
 
-import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
-import type { BuildBgpModelInput } from './model.js';
+import type { Resource } from '../libcalico-go/lib/apis/v3/resource.js';
+import type { BuildBgpModelInput } from '../confd/pkg/model.js';
 import { SEED_BLOCKS, SEED_NODE_NAMES, res, seedBgpConfiguration, seedNode, seedNodes, seedPool } from './seed-fixture.js';
 
 export interface Scenario {

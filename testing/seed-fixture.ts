@@ -3,7 +3,7 @@
 // (mesh on, AS 64512), and `default-pool` 10.233.64.0/18 (blockSize 24, ipipMode Always,
 // natOutgoing). Blocks as in the seed's `ip route` / `ipam show --show-blocks`.
 
-import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
+import type { Resource } from '../libcalico-go/lib/apis/v3/resource.js';
 
 export const SEED_NODE_NAMES = [
   'playcekube-master01',

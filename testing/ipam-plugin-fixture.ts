@@ -1,16 +1,16 @@
 // Test fixture: runs bin/tortie-ipam as a runtime would (clean env, config on stdin) against a
 // store the test owns, embedded or a real etcd.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { execPlugin } from '../../testing/cni-harness.js';
+import { execPlugin } from './cni-harness.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Backend } from '../../libcalico-go/lib/backend/api.js';
-import { openEmbedded } from '../../libcalico-go/lib/backend/embedded/embedded.js';
-import { openEtcdV3 } from '../../libcalico-go/lib/backend/etcdv3/etcdv3.js';
-import { startEtcd, type TestEtcd } from '../../testing/etcd.js';
+import type { Backend } from '../libcalico-go/lib/backend/api.js';
+import { openEmbedded } from '../libcalico-go/lib/backend/embedded/embedded.js';
+import { openEtcdV3 } from '../libcalico-go/lib/backend/etcdv3/etcdv3.js';
+import { startEtcd, type TestEtcd } from './etcd.js';
 
-export const ROOT = new URL('../../../', import.meta.url).pathname;
+export const ROOT = new URL('../../', import.meta.url).pathname;
 export const IPAM_BIN = join(ROOT, 'bin/tortie-ipam');
 export const CTL_BIN = join(ROOT, 'bin/tortiectl');
 
