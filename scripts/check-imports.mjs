@@ -1,7 +1,12 @@
 // The import check: every import of every TypeScript file (or, with --dist, every compiled .js file
 // under dist/) must follow the layering. Prints each broken rule as `file:line: rule` and exits 1.
 //
-//   node scripts/check-imports.mjs [--root DIR] [--dist]
+//   node scripts/check-imports.mjs [--root DIR] [--dist | --product-build | --all]
+//
+// --product-build lists the files of the product build (tsconfig.build.json, through tsc
+// --listFilesOnly) and fails if any is not product (a test, testing/, bench/, testdata/): what the
+// product imports is compiled with it, so this is the build's own proof that it holds only the
+// product. --all: the sources, the product build and dist/ (what `npm test` runs first).
 //
 // Imports are found by a tokenizer (comments, strings, template literals and regular expressions are
 // skipped, so text that only looks like an import is not one): `import … from '…'`, `import '…'`,
@@ -24,7 +29,8 @@
 // and every module under libcalico-go/lib/ may be imported. Product code must not import `node:test`
 // (that is test code in a product folder), and a dynamic import whose specifier is not a string
 // literal cannot be checked, so product code may not have one.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -247,6 +253,7 @@ export function findImports(text) {
       let j = k + 1 + (typeOnly ? 1 : 0);
       if (at(j).t === 'id' && isP(j + 1, '=') && isId(j + 2, 'require') && isP(j + 3, '(') && at(j + 4).t === 'str') {
         out.push({ spec: at(j + 4).v, line: tok.line, typeOnly, dynamic: false });
+        k = j + 4; // past require('…'), which is not a second import
         continue;
       }
       const s = fromClause(k + 1);
@@ -362,26 +369,63 @@ export function check(root, { dist = false } = {}) {
   return { files: files.length, problems };
 }
 
+/** Files of the product build that are not product: {files, strays} (repository-relative paths). */
+export function checkProductBuild(root, config = 'tsconfig.build.json') {
+  const tsc = join(root, 'node_modules/typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(root, config), '--listFilesOnly'], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tsc -p ${config} --listFilesOnly failed: ${(r.stdout + r.stderr).trim()}`);
+  const files = r.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .map((l) => posix(relative(root, l)))
+    .filter((l) => !l.startsWith('../') && !l.startsWith('node_modules/'));
+  return { files, strays: files.filter((f) => classify(f).kind !== 'product') };
+}
+
+function report(label, files, problems) {
+  for (const p of problems) console.error(`${p.file}:${p.line}: ${p.rule} — imports ${p.spec}`);
+  if (problems.length > 0) {
+    console.error(`import check: ${problems.length} forbidden import${problems.length === 1 ? '' : 's'} in ${files} ${label}`);
+    return false;
+  }
+  console.log(`import check: ${files} ${label}, no forbidden import`);
+  return true;
+}
+
 function main(argv) {
   let root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-  let dist = false;
+  const modes = new Set();
   for (let k = 0; k < argv.length; k++) {
-    if (argv[k] === '--dist') dist = true;
+    if (argv[k] === '--dist') modes.add('dist');
+    else if (argv[k] === '--product-build') modes.add('product-build');
+    else if (argv[k] === '--all') ['source', 'product-build', 'dist'].forEach((m) => modes.add(m));
     else if (argv[k] === '--root') root = resolve(argv[++k] ?? '.');
     else {
-      console.error(`usage: check-imports.mjs [--root DIR] [--dist]  (unknown argument ${argv[k]})`);
+      console.error(`usage: check-imports.mjs [--root DIR] [--dist | --product-build | --all]  (unknown argument ${argv[k]})`);
       return 2;
     }
   }
-  const { files, problems } = check(root, { dist });
-  for (const p of problems) console.error(`${p.file}:${p.line}: ${p.rule} — imports ${p.spec}`);
-  const what = dist ? 'compiled files under dist/' : 'TypeScript files';
-  if (problems.length > 0) {
-    console.error(`import check: ${problems.length} forbidden import${problems.length === 1 ? '' : 's'} in ${files} ${what}`);
-    return 1;
+  if (modes.size === 0) modes.add('source');
+  let ok = true;
+  if (modes.has('source')) {
+    const { files, problems } = check(root);
+    ok = report('TypeScript files', files, problems) && ok;
   }
-  console.log(`import check: ${files} ${what}, no forbidden import`);
-  return 0;
+  if (modes.has('product-build')) {
+    const { files, strays } = checkProductBuild(root);
+    for (const f of strays) console.error(`${f}: the product build (tsconfig.build.json) compiles this ${classify(f).kind} file: product code imports it`);
+    if (strays.length > 0) {
+      console.error(`import check: the product build compiles ${strays.length} file${strays.length === 1 ? '' : 's'} that are not product`);
+      ok = false;
+    } else console.log(`import check: the product build (tsconfig.build.json) compiles ${files.length} files, all product`);
+  }
+  if (modes.has('dist')) {
+    const { files, problems } = check(root, { dist: true });
+    ok = report('compiled files under dist/', files, problems) && ok;
+  }
+  return ok ? 0 : 1;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exit(main(process.argv.slice(2)));
+// Run as a script (not when imported, e.g. by make-bins.mjs for classify).
+if (process.argv[1] && realpathSync(resolve(process.argv[1])) === realpathSync(fileURLToPath(import.meta.url))) process.exit(main(process.argv.slice(2)));
