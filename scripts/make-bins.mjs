@@ -1,9 +1,12 @@
 // Writes the executables in bin/. Each is a two-line launcher whose shebang is the absolute path of
 // the Node that built it, so CNI runtimes (which pass their own, often empty, PATH) can exec it.
-import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+// Every target is a file of the product build (tsconfig.build.json), never a test, testing/, bench/
+// or testdata/ file (refused here).
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { classify } from './check-imports.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bins = {
@@ -28,6 +31,9 @@ try {
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 writeFileSync(join(root, 'dist/build-info.json'), JSON.stringify({ version: `v${version}`, commit }) + '\n');
 for (const [name, { target, cni, nodeFlags }] of Object.entries(bins)) {
+  const source = target.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+  if (classify(source).kind !== 'product') throw new Error(`bin/${name}: ${target} is not a product file (${classify(source).kind})`);
+  if (!existsSync(join(root, target))) throw new Error(`bin/${name}: ${target} was not built (npm run build)`);
   const path = join(root, 'bin', name);
   const shebang = cni
     ? `#!${ENV} -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`
