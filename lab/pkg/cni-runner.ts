@@ -76,7 +76,7 @@ export function versionGte(a: string, b: string): boolean {
 /** Spec versions libcni knows. */
 export const LIBCNI_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 
-export const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
 
 function ifnameProblem(n: string): string | null {
   if (n === '') return 'is empty';
@@ -381,7 +381,7 @@ export function readCache(file: string): CacheRecord | null {
   }
 }
 
-export function writeCache(file: string, rec: CacheRecord): void {
+function writeCache(file: string, rec: CacheRecord): void {
   mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
   writeFileSync(file, JSON.stringify(rec), { mode: 0o600 });
 }
