@@ -13,86 +13,29 @@
 //   default is "cali", so the default behaviour is identical).
 // - WorkloadEndpoint name: `<node>-<orchestrator>-<pod|containerID>-<endpoint>` with every "-" inside
 //   a segment doubled; the function lives with the v3 API model and is re-exported from here.
+// The pod identity and the host veth name are the library's (libcalico-go/lib/names/workload.ts, as
+// Calico keeps VethNameForWorkload in libcalico-go: the Kubernetes datastore's Pod→WorkloadEndpoint
+// conversion needs it too); they are re-exported from here for the plugin and the agent.
 
-import { createHash } from 'node:crypto';
 import { CniError, ErrCode } from '../skel/errors.js';
 import {
   type WorkloadEndpointIds,
   workloadEndpointName,
 } from '../../../libcalico-go/lib/apis/v3/validate/endpoints.js';
+import { type PodIdentity, orchestratorOf } from '../../../libcalico-go/lib/names/workload.js';
 
 export { type WorkloadEndpointIds, workloadEndpointName };
-
-/** Calico's default host-side interface prefix (Felix's InterfacePrefix). */
-export const DEFAULT_VETH_PREFIX = 'cali';
-/** Number of hash / container-ID characters after the prefix. */
-export const VETH_SUFFIX_LEN = 11;
-/** Linux IFNAMSIZ - 1. */
-export const MAX_IFNAME_LEN = 15;
-
-/** The pod part of CNI_ARGS (K8S_POD_NAMESPACE, K8S_POD_NAME). */
-export interface PodIdentity {
-  namespace?: string | undefined;
-  pod?: string | undefined;
-}
-
-export type Orchestrator = 'k8s' | 'cni';
-
-/** "k8s" when both namespace and pod are non-empty, else "cni" (as Calico decides). */
-export function orchestratorOf(id: PodIdentity): Orchestrator {
-  return id.namespace && id.pod ? 'k8s' : 'cni';
-}
-
-/** Reads K8S_POD_NAMESPACE / K8S_POD_NAME from CNI_ARGS given as a Map or a plain object. */
-export function podIdentityFromArgs(args: ReadonlyMap<string, string> | Readonly<Record<string, string>>): PodIdentity {
-  const get = (k: string): string | undefined =>
-    args instanceof Map ? args.get(k) : (args as Readonly<Record<string, string>>)[k];
-  const out: PodIdentity = {};
-  const namespace = get('K8S_POD_NAMESPACE');
-  const pod = get('K8S_POD_NAME');
-  if (namespace) out.namespace = namespace;
-  if (pod) out.pod = pod;
-  return out;
-}
-
-/**
- * The interface prefix from a FELIX_INTERFACEPREFIX-style value: its first comma-separated entry,
- * trimmed; "cali" when the value is absent or that entry is empty.
- */
-export function vethPrefixFrom(value: string | undefined): string {
-  const first = (value ?? '').split(',')[0]!.trim();
-  return first === '' ? DEFAULT_VETH_PREFIX : first;
-}
-
-/**
- * The host-side interface name of a workload. Throws a RangeError when the container ID is empty
- * (non-k8s case) or when the prefix makes the name longer than 15 characters (the kernel would refuse
- * it later, far from the cause).
- */
-const RANDOM_HEX_ID = /^[0-9a-f]{11,}$/;
-
-export function hostVethName(args: PodIdentity, containerId: string, prefix: string = DEFAULT_VETH_PREFIX): string {
-  let suffix: string;
-  if (orchestratorOf(args) === 'k8s') {
-    suffix = createHash('sha1').update(`${args.namespace}.${args.pod}`).digest('hex').slice(0, VETH_SUFFIX_LEN);
-  } else {
-    if (containerId === '') throw new RangeError('cannot name the host interface: no pod identity and an empty container ID');
-    // Calico takes the ID's first 11 characters, which is safe for random hex IDs (Docker, CRI,
-    // podman) but not for ctr's "<namespace>-<name>": two containers of one namespace would share
-    // a host interface, and the second ADD would delete the first one's. Other IDs are hashed.
-    suffix = RANDOM_HEX_ID.test(containerId)
-      ? containerId.slice(0, VETH_SUFFIX_LEN)
-      : createHash('sha1').update(containerId).digest('hex').slice(0, VETH_SUFFIX_LEN);
-  }
-  const name = prefix + suffix;
-  if (name.length > MAX_IFNAME_LEN) {
-    throw new RangeError(
-      `host interface name ${JSON.stringify(name)} is ${name.length} characters (at most ${MAX_IFNAME_LEN}): ` +
-        `interface prefix ${JSON.stringify(prefix)} is longer than ${MAX_IFNAME_LEN - VETH_SUFFIX_LEN} characters`,
-    );
-  }
-  return name;
-}
+export {
+  DEFAULT_VETH_PREFIX,
+  MAX_IFNAME_LEN,
+  type Orchestrator,
+  type PodIdentity,
+  VETH_SUFFIX_LEN,
+  hostVethName,
+  orchestratorOf,
+  podIdentityFromArgs,
+  vethPrefixFrom,
+} from '../../../libcalico-go/lib/names/workload.js';
 
 /** Everything that identifies one workload endpoint. */
 export interface WorkloadSpec {

@@ -13,7 +13,7 @@ import { API_VERSION } from '../../../apis/v3/kinds.js';
 import type { Resource } from '../../../apis/v3/resource.js';
 import { workloadEndpointName } from '../../../apis/v3/validate/endpoints.js';
 import { parseCIDR, parseIP, formatIP } from '../../../net/ip.js';
-import { DEFAULT_VETH_PREFIX, hostVethName } from '../../../../../cni-plugin/pkg/naming/index.js';
+import { DEFAULT_VETH_PREFIX, hostVethName } from '../../../names/workload.js';
 import type { K8sPod } from './k8s-objects.js';
 
 export const ANN_POD_IP = 'cni.projectcalico.org/podIP';
