@@ -1,4 +1,4 @@
-// scripts/check-imports.mjs (run first by `npm test` and by the build) on trees planted in a temporary
+// scripts/check-imports.mjs (run first by `npm test`) on trees planted in a temporary
 // directory: every kind of forbidden import is reported with its file, line and rule, and the run
 // fails; allowed imports, and text that only looks like an import (comments, strings, templates,
 // regular expressions), pass. Then the repository itself and its dist/ pass.
