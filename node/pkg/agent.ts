@@ -6,11 +6,10 @@
 // resolves when the startup work has succeeded. Configuration errors and a second agent on the
 // same socket make startAgent throw: those do not get better by retrying.
 import type { AddressInfo } from 'node:net';
-import type { AgentRequest, AgentResponse } from '../../cni-plugin/pkg/index.js';
+import { type AgentRequest, type AgentResponse, vethPrefixFrom } from '../../cni-plugin/pkg/index.js';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import type { DatastoreConfig } from '../../libcalico-go/lib/config/datastore-config.js';
 import { openBackend, type OpenBackendOptions } from '../../libcalico-go/lib/config/open-backend.js';
-import { vethPrefixFrom } from '../../cni-plugin/pkg/naming/index.js';
 import { type CniServer, type CniServerOptions, startCniServer } from './cniserver.js';
 import { type AgentConfig, type Env, parseAgentConfig } from './config.js';
 import { DatastoreSupervisor } from './datastore-supervisor.js';
