@@ -43,6 +43,7 @@ import {
   type K8sObject,
   type ObjectRef,
 } from './mapping.js';
+import { EventQueue } from './event-queue.js';
 
 export interface KubernetesBackendOptions extends KubeConnectionConfig {
   /** Handlers for the derived kinds (see handler.ts). */
@@ -75,42 +76,6 @@ interface ListPage {
   items: K8sObject[];
 }
 
-/** A small multi-producer queue feeding one async iterator. */
-class EventQueue<T> {
-  private items: T[] = [];
-  private waiting?: () => void;
-  private error?: unknown;
-  private ended = false;
-
-  push(x: T): void {
-    this.items.push(x);
-    this.wake();
-  }
-  fail(e: unknown): void {
-    if (this.error === undefined) this.error = e;
-    this.wake();
-  }
-  end(): void {
-    this.ended = true;
-    this.wake();
-  }
-  private wake(): void {
-    const w = this.waiting;
-    this.waiting = undefined;
-    w?.();
-  }
-  async *drain(): AsyncGenerator<T> {
-    for (;;) {
-      if (this.items.length) {
-        yield this.items.shift()!;
-        continue;
-      }
-      if (this.error !== undefined) throw this.error;
-      if (this.ended) return;
-      await new Promise<void>((r) => (this.waiting = r));
-    }
-  }
-}
 
 export class KubernetesBackend implements Backend {
   readonly type = 'kubernetes' as const;

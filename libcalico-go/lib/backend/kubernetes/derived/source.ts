@@ -8,6 +8,7 @@ import { CompactedError, DatastoreError, NotFoundError, type KVPair, type ListRe
 import type { Resource } from '../../../apis/v3/resource.js';
 import type { KubeClient } from '../client.js';
 import type { K8sList, K8sObject } from './k8s-objects.js';
+import { EventQueue } from '../event-queue.js';
 
 /** What an object gives: its key (null if it has none at all) and value (null if no resource now). */
 export interface Converted {
@@ -142,42 +143,7 @@ export function namespaceOfPrefix(prefix: string, kindPrefix: string): string | 
   return slash > 0 ? rest.slice(0, slash) : undefined;
 }
 
-/** A small async queue joining several producers into one iterator. */
-export class EventQueue<E> {
-  private items: E[] = [];
-  private waiting?: () => void;
-  private error?: unknown;
-  private ended = false;
-
-  push(x: E): void {
-    this.items.push(x);
-    this.wake();
-  }
-  fail(e: unknown): void {
-    if (this.error === undefined) this.error = e;
-    this.wake();
-  }
-  end(): void {
-    this.ended = true;
-    this.wake();
-  }
-  private wake(): void {
-    const w = this.waiting;
-    this.waiting = undefined;
-    w?.();
-  }
-  async *drain(): AsyncGenerator<E> {
-    for (;;) {
-      if (this.items.length) {
-        yield this.items.shift()!;
-        continue;
-      }
-      if (this.error !== undefined) throw this.error;
-      if (this.ended) return;
-      await new Promise<void>((r) => (this.waiting = r));
-    }
-  }
-}
+export { EventQueue };
 
 /**
  * A Backend-style watch over one source: the values at the start revision (afterRevision, or the
