@@ -16,7 +16,7 @@ import {
   renderIpamShowIP,
 } from '../printers/ipam-show.js';
 import { type ParsedArgs, UsageError, flag, flagBool } from './args.js';
-import { compatVersion } from './compat.js';
+import { compatVersion } from '../printers/compat.js';
 import { type Allocation, type CheckReport, runCheck, usage } from './ipam-data.js';
 import type { Io } from './resources.js';
 import { TORTIE_VERSION } from './version.js';

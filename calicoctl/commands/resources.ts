@@ -11,7 +11,7 @@ import { ResourceClient } from '../../libcalico-go/lib/clientv3/resources.js';
 import { convertK8sNetworkPolicy, isK8sNetworkPolicy } from '../../libcalico-go/lib/policy/k8s.js';
 import { renderCustomColumns, renderGet } from '../printers/get-columns.js';
 import { type ParsedArgs, UsageError, flag, flagBool } from './args.js';
-import { compatVersion } from './compat.js';
+import { compatVersion } from '../printers/compat.js';
 import { asDocument, toJson, toYaml } from './output.js';
 
 export interface Io {

@@ -1,9 +1,15 @@
-// Which calicoctl release the printers imitate. Output details changed between releases
-// (e.g. `get ippool -o wide` gained ASSIGNMENTMODE in v3.30, policies gained a TIER column in
-// v3.29, `ipam show --ip` changed its attribute lines in v3.32). The default is the newest
-// release the reference describes; pass e.g. 'v3.20.3' to get the seed cluster's output.
+// Which calicoctl release tortiectl's tables imitate. Output details changed between releases
+// (`get ippool -o wide` gained ASSIGNMENTMODE in v3.30, policies gained a TIER column in v3.29,
+// `ipam show --ip` changed its attribute lines in v3.32). The default is the release Tortie
+// targets (v3.29, the Kubernetes-datastore layout it stores); TORTIECTL_COMPAT_VERSION selects
+// another, e.g. v3.20.3 for the seed cluster's output or v3.32.0 for the newest.
 
-export const DEFAULT_CALICO_VERSION = 'v3.32.0';
+export const DEFAULT_CALICO_VERSION = 'v3.29.0';
+
+/** The release to imitate: TORTIECTL_COMPAT_VERSION, else DEFAULT_CALICO_VERSION. */
+export function compatVersion(env: Record<string, string | undefined> = process.env): string {
+  return env.TORTIECTL_COMPAT_VERSION || DEFAULT_CALICO_VERSION;
+}
 
 function parts(v: string): [number, number, number] {
   const m = /^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(v.trim());

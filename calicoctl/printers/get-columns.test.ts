@@ -29,7 +29,7 @@ test('reference §3.4: ippool ps and wide', () => {
   );
   // vxlanMode absent → Never; disabled / disableBGPExport absent → false
   assert.equal(
-    renderGet('IPPool', [defaultPool], { wide: true }),
+    renderGet('IPPool', [defaultPool], { wide: true, ctx: { calicoVersion: 'v3.32.0' } }),
     lines(
       'NAME                  CIDR             NAT    IPIPMODE   VXLANMODE   DISABLED   DISABLEBGPEXPORT   SELECTOR   ASSIGNMENTMODE   ',
       'default-ipv4-ippool   192.168.0.0/16   true   Always     Never       false      false              all()      Automatic        ',

@@ -137,7 +137,7 @@ test('--ip', () => {
     renderIpamShowIP('10.233.99.12', {
       handleId: 'k8s-pod-network.abc',
       activeOwnerAttrs: { pod: 'p', namespace: 'ns', node: 'w1', timestamp: '2023-05-10 15:12:42.1 +0000 UTC' },
-    }),
+    }, { calicoVersion: 'v3.32.0' }),
     lines(
       'IP 10.233.99.12 is in use',
       'Handle ID: k8s-pod-network.abc',
@@ -149,10 +149,11 @@ test('--ip', () => {
     ),
   );
   assert.equal(
-    renderIpamShowIP('10.0.0.1', { handleId: null, alternateOwnerAttrs: { vmi: 'v' } }),
+    renderIpamShowIP('10.0.0.1', { handleId: null, alternateOwnerAttrs: { vmi: 'v' } }, { calicoVersion: 'v3.32.0' }),
     lines('IP 10.0.0.1 is in use', 'Handle ID: <none>', 'No Active Owner attributes defined', 'Alternate Owner Attributes:', '  vmi: v'),
   );
-  // releases before v3.32
+  // releases before v3.32, and the default (v3.29)
+  assert.equal(renderIpamShowIP('10.0.0.1', {}), lines('IP 10.0.0.1 is in use', 'No attributes defined'));
   assert.equal(
     renderIpamShowIP('10.0.0.1', { handleId: 'h', activeOwnerAttrs: { node: 'n', pod: 'p' } }, { calicoVersion: 'v3.20.3' }),
     lines('IP 10.0.0.1 is in use', 'Attributes:', '  node: n', '  pod: p'),
