@@ -1,5 +1,8 @@
-// A small command-line parser for calicoctl-style flags: `--flag=value`, `--flag value`,
-// `-o value`, `-ovalue`, boolean switches, and positional arguments in any order.
+// calicoctl-style flags on Node's `util.parseArgs` tokenizer: `--flag=value`, `--flag value`,
+// `-o value`, `-ovalue`, `-o=value`, boolean switches (also `--flag=true|false`), `--`, and
+// positional arguments in any order. util.parseArgs splits the words; this module checks them
+// against the verb's flags and gives the errors calicoctl users expect.
+import { parseArgs as nodeParseArgs } from 'node:util';
 
 export interface FlagSpec {
   /** Long name without dashes, e.g. "output". */
@@ -23,9 +26,13 @@ export class UsageError extends Error {
   }
 }
 
+type NodeOptions = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
+
 export function parseArgs(argv: string[], specs: FlagSpec[]): ParsedArgs {
-  const byLong = new Map(specs.map((s) => [s.name, s]));
-  const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const options: NodeOptions = {};
+  for (const s of specs) options[s.name] = { type: s.value ? 'string' : 'boolean', ...(s.short ? { short: s.short } : {}), multiple: true };
+  const { tokens } = nodeParseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
   const flags = new Map<string, string[]>();
   const positional: string[] = [];
   const set = (spec: FlagSpec, v: string) => {
@@ -33,40 +40,27 @@ export function parseArgs(argv: string[], specs: FlagSpec[]): ParsedArgs {
     if (prev && !spec.repeat && spec.value) throw new UsageError(`flag --${spec.name} given more than once`);
     flags.set(spec.name, [...(prev ?? []), v]);
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      positional.push(...argv.slice(i + 1));
-      break;
+  for (const t of tokens) {
+    if (t.kind === 'positional') {
+      positional.push(t.value);
+      continue;
     }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = a.slice(2, eq < 0 ? undefined : eq);
-      const spec = byLong.get(name);
-      if (!spec) throw new UsageError(`unknown flag ${a.slice(0, eq < 0 ? undefined : eq)}`);
-      if (spec.value) {
-        const v = eq >= 0 ? a.slice(eq + 1) : argv[++i];
-        if (v === undefined) throw new UsageError(`flag --${name} needs a value`);
-        set(spec, v);
-      } else {
-        const v = eq >= 0 ? a.slice(eq + 1) : 'true';
-        if (v !== 'true' && v !== 'false') throw new UsageError(`flag --${name} takes true or false, got ${JSON.stringify(v)}`);
-        set(spec, v);
-      }
-    } else if (a.startsWith('-') && a.length > 1) {
-      const spec = byShort.get(a[1]);
-      if (!spec) throw new UsageError(`unknown flag ${a.slice(0, 2)}`);
-      if (spec.value) {
-        const rest = a.slice(2).replace(/^=/, '');
-        const v = rest !== '' ? rest : argv[++i];
-        if (v === undefined) throw new UsageError(`flag -${spec.short} needs a value`);
-        set(spec, v);
-      } else {
-        if (a.length > 2) throw new UsageError(`unknown flag ${a}`);
-        set(spec, 'true');
-      }
+    if (t.kind === 'option-terminator') continue;
+    const spec = byName.get(t.name);
+    const long = t.rawName.startsWith('--');
+    if (!spec) throw new UsageError(`unknown flag ${long ? t.rawName : t.rawName.slice(0, 2)}`);
+    const shown = long ? `--${spec.name}` : `-${spec.short}`;
+    if (spec.value) {
+      // `-o=yaml`: the short form's inline value keeps its '='
+      const v = !long && t.inlineValue && t.value?.startsWith('=') ? t.value.slice(1) : t.value;
+      if (v === undefined) throw new UsageError(`flag ${shown} needs a value`);
+      set(spec, v);
+    } else if (t.inlineValue) {
+      if (!long) throw new UsageError(`unknown flag ${t.rawName}${t.value ?? ''}`);
+      if (t.value !== 'true' && t.value !== 'false') throw new UsageError(`flag --${spec.name} takes true or false, got ${JSON.stringify(t.value)}`);
+      set(spec, t.value);
     } else {
-      positional.push(a);
+      set(spec, 'true');
     }
   }
   return { positional, flags };
