@@ -12,7 +12,7 @@ import { openEtcdV3 } from '../../libcalico-go/lib/backend/etcdv3/etcdv3.js';
 import { freePort, startEtcd } from '../../testing/etcd.js';
 import { parseIpAddrJson } from './autodetect.js';
 import { type Agent, startAgent } from './agent.js';
-import { createLogger } from './log.js';
+import { createLogger } from '../../libcalico-go/lib/logutils/index.js';
 import { Registry } from './metrics.js';
 
 const dirs: string[] = [];

@@ -14,7 +14,7 @@ import { type CniServer, type CniServerOptions, startCniServer } from './cniserv
 import { type AgentConfig, type Env, parseAgentConfig } from './config.js';
 import { DatastoreSupervisor } from './datastore-supervisor.js';
 import { HealthAggregator, type HealthServer, startHealthServer } from './health.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger } from '../../libcalico-go/lib/logutils/index.js';
 import { type MetricsServer, Registry, startMetricsServer } from './metrics.js';
 import { runStartup, type StartupDeps, type StartupResult, tortieVersion } from './startup.js';
 

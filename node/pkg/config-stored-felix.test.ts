@@ -12,7 +12,7 @@ import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import { ResourceClient } from '../../libcalico-go/lib/clientv3/resources.js';
 import { parseIpAddrJson } from './autodetect.js';
 import { parseAgentConfig } from './config.js';
-import { createLogger } from './log.js';
+import { createLogger } from '../../libcalico-go/lib/logutils/index.js';
 import { findUnsupportedFelixSettings, runStartup } from './startup.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tortie-stored-felix-'));

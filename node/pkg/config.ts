@@ -41,7 +41,7 @@ import { type EncapMode, normalizeEncapMode } from '../../libcalico-go/lib/apis/
 import { isDNSSubdomain } from '../../libcalico-go/lib/apis/v3/validate/common.js';
 import { cidrOverlaps, formatCIDR, hasHostBits, parseCIDR, parseIP } from '../../libcalico-go/lib/net/ip.js';
 import { selectorError } from '../../libcalico-go/lib/selector/index.js';
-import { type LogLevel, parseLogLevel } from './log.js';
+import { type LogLevel, parseLogLevel } from '../../libcalico-go/lib/logutils/index.js';
 
 export type Env = Record<string, string | undefined>;
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { UnavailableError, type Backend } from '../../libcalico-go/lib/backend/api.js';
 import { DatastoreSupervisor } from './datastore-supervisor.js';
 import { HealthAggregator } from './health.js';
-import { createLogger } from './log.js';
+import { createLogger } from '../../libcalico-go/lib/logutils/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -12,7 +12,7 @@
 //   liveness probe restart the agent; a stuck loop goes stale and does.
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import type { HealthReporter } from './health.js';
-import { type Logger, silentLogger } from './log.js';
+import { type Logger, silentLogger } from '../../libcalico-go/lib/logutils/index.js';
 
 export interface SupervisorOptions<R> {
   /** Opens the backend (opening an etcd client does not connect; the check does). */

@@ -4,7 +4,7 @@
 // request during a pass runs one more pass right after it.
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import type { HealthReporter } from './health.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../../libcalico-go/lib/logutils/index.js';
 
 export interface PassRunnerOptions {
   /** The agent's datastore client (null while unavailable). */

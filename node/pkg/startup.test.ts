@@ -9,7 +9,7 @@ import { ResourceClient } from '../../libcalico-go/lib/clientv3/resources.js';
 import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import { parseIpAddrJson, type HostInterface } from './autodetect.js';
 import { type Env, parseAgentConfig } from './config.js';
-import { createLogger } from './log.js';
+import { createLogger } from '../../libcalico-go/lib/logutils/index.js';
 import { type DriftFinding, findPoolDrift, HOSTNAME_LABEL, runStartup, StartupError } from './startup.js';
 
 const dirs: string[] = [];

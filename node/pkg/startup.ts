@@ -46,7 +46,7 @@ import {
   type MTUResult,
 } from './autodetect.js';
 import { type AgentConfig, DEFAULT_POOL_NAME, type DefaultPoolSettings, type PoolEnvVar } from './config.js';
-import { type Logger, silentLogger } from './log.js';
+import { type Logger, silentLogger } from '../../libcalico-go/lib/logutils/index.js';
 
 export const HOSTNAME_LABEL = 'kubernetes.io/hostname';
 

@@ -23,8 +23,11 @@
 // - Any other `ipam.type` than tortie-ipam / calico-ipam is delegated: tortie-node executes that
 //   plugin from CNI_PATH (cni-plugin/pkg/plugin/delegate.ts), as Calico delegates to host-local.
 
+import { type LogLevel, parseLogLevel as parseLevel } from '../../../libcalico-go/lib/logutils/index.js';
 import { DEFAULT_AGENT_SOCKET } from '../agentapi/protocol.js';
 import { CniError, ErrCode } from '../skel/errors.js';
+
+export type { LogLevel };
 
 export { DEFAULT_AGENT_SOCKET };
 export const DEFAULT_NODENAME_FILE = '/var/lib/tortie/nodename';
@@ -37,18 +40,6 @@ export const MIN_MTU = 68;
 export const MAX_MTU = 65535;
 export const MAX_QUEUES = 1024;
 
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warning' | 'error' | 'fatal' | 'panic';
-
-/** Severity order: higher is more severe. */
-export const LOG_LEVEL_ORDER: Readonly<Record<LogLevel, number>> = {
-  trace: 0,
-  debug: 1,
-  info: 2,
-  warning: 3,
-  error: 4,
-  fatal: 5,
-  panic: 6,
-};
 
 export interface DatastoreSettings {
   /** `datastore_type`, when given. */
@@ -178,21 +169,9 @@ function absPath(o: Obj, key: string, path: string): string | undefined {
   return v;
 }
 
-const LOG_LEVEL_ALIASES: Readonly<Record<string, LogLevel>> = {
-  '': 'info',
-  trace: 'trace',
-  debug: 'debug',
-  info: 'info',
-  warn: 'warning',
-  warning: 'warning',
-  error: 'error',
-  fatal: 'fatal',
-  panic: 'panic',
-};
-
-/** Parses a log level name (case-insensitive; "" = info); null when unknown. */
+/** Parses `log_level` (any case, "warn" = warning, "" = info); null when unknown. */
 export function parseLogLevel(s: string): LogLevel | null {
-  return LOG_LEVEL_ALIASES[s.trim().toLowerCase()] ?? null;
+  return s.trim() === '' ? 'INFO' : (parseLevel(s) ?? null);
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

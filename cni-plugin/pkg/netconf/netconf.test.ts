@@ -29,7 +29,7 @@ describe('parseNetConf: accepted configurations', () => {
     const c = parseNetConf(base());
     assert.equal(c.name, 'k8s-pod-network');
     assert.equal(c.mtu, 0);
-    assert.equal(c.logLevel, 'info');
+    assert.equal(c.logLevel, 'INFO');
     assert.equal(c.logFilePath, undefined);
     assert.equal(c.nodename, undefined);
     assert.equal(c.nodenameFile, DEFAULT_NODENAME_FILE);
@@ -62,7 +62,7 @@ describe('parseNetConf: accepted configurations', () => {
       somethingNew: { x: 1 },
     });
     const c = parseNetConf(raw);
-    assert.equal(c.logLevel, 'info');
+    assert.equal(c.logLevel, 'INFO');
     assert.equal(c.logFilePath, '/var/log/calico/cni/cni.log');
     assert.equal(c.datastore.datastoreType, 'kubernetes');
     assert.equal(c.nodename, 'kind-worker');
@@ -106,12 +106,12 @@ describe('parseNetConf: accepted configurations', () => {
     assert.equal(parseNetConf(base({ mtu: 0 })).mtu, 0);
     assert.equal(parseNetConf(base({ mtu: null })).mtu, 0);
     assert.equal(parseNetConf(base({ mtu: 9000 })).mtu, 9000);
-    assert.equal(parseLogLevel('DEBUG'), 'debug');
-    assert.equal(parseLogLevel('Warn'), 'warning');
-    assert.equal(parseLogLevel('WARNING'), 'warning');
-    assert.equal(parseLogLevel(''), 'info');
+    assert.equal(parseLogLevel('DEBUG'), 'DEBUG');
+    assert.equal(parseLogLevel('Warn'), 'WARNING');
+    assert.equal(parseLogLevel('WARNING'), 'WARNING');
+    assert.equal(parseLogLevel(''), 'INFO');
     assert.equal(parseLogLevel('verbose'), null);
-    assert.equal(parseNetConf(base({ log_level: 'ERROR' })).logLevel, 'error');
+    assert.equal(parseNetConf(base({ log_level: 'ERROR' })).logLevel, 'ERROR');
   });
 });
 

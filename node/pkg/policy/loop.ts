@@ -15,7 +15,7 @@ import { ResourceClient } from '../../../libcalico-go/lib/clientv3/resources.js'
 import { readPolicyInputs } from '../../../libcalico-go/lib/policy/from-store.js';
 import { type EndpointToHostAction, localEndpointsOf, parseInterfacePrefixes, type PolicyApplyResult, PolicyTable } from '../../../felix/index.js';
 import type { HealthReporter } from '../health.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../../libcalico-go/lib/logutils/index.js';
 import type { Registry } from '../metrics.js';
 import { PassRunner, type PassStats } from '../pass-runner.js';
 

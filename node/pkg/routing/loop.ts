@@ -23,7 +23,7 @@ import { parseSelector } from '../../../libcalico-go/lib/selector/index.js';
 import { bgpNotEstablished, birdCommand, BirdConfigError, BirdSupervisor, parseBirdShowProtocols, type SecretResolver } from '../../../confd/pkg/index.js';
 import { NatTable, type ReconcileOptions, Reconciler, type ReconcileResult, vtepMacForNode, type VxlanDeviceSpec } from '../../../felix/index.js';
 import type { HealthReporter } from '../health.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../../libcalico-go/lib/logutils/index.js';
 import { PassRunner } from '../pass-runner.js';
 import {
   type Affinity,
