@@ -21,7 +21,7 @@ import { BIN, ROOT, conflist } from '../lab/pkg/lab.js';
 import type { LabState } from '../lab/pkg/state.js';
 import { IP, ipBatch, run } from '../lab/pkg/sys.js';
 import type { Mode, NodePlan } from '../lab/pkg/topology.js';
-import { median, pct, rssMB, sleep, withLab } from './lab-util.js';
+import { median, rssMB, sleep, withLab } from './lab-util.js';
 import { updateBenchmarkSection } from './report.js';
 
 const POLL_MS = 10;

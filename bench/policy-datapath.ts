@@ -698,7 +698,6 @@ async function main(): Promise<void> {
     { name: 'new connections/s', f: (s) => s.crr.perSec, fmt: (x) => x.toFixed(0), latency: false },
     { name: 'iperf3 Gbit/s', f: (s) => s.gbps, fmt: (x) => x.toFixed(2), latency: false },
   ];
-  const crrCol = cols[3]!;
   const crr = (s: Sample) => s.crr.p50;
   const runs = (id: string, f: (s: Sample) => number) => samples.get(id)!.map((s) => f(s).toFixed(0)).join(', ');
   const row = (s: Scenario) => `| ${s.label} | ${fmtSel(s.sel)} | ${cols.map((c) => c.fmt(med(s.id, c.f))).join(' | ')} |`;

@@ -16,7 +16,7 @@ import type { Backend } from '../libcalico-go/lib/backend/api.js';
 import { openEmbedded } from '../libcalico-go/lib/backend/embedded/embedded.js';
 import { ResourceClient } from '../libcalico-go/lib/clientv3/resources.js';
 import { type Conflist, runConflistAdd } from '../testing/cni-harness.js';
-import { BIN, TestNode, inNs } from '../testing/node-fixture.js';
+import { BIN, TestNode } from '../testing/node-fixture.js';
 import { median, pct, sleep } from './lab-util.js';
 import { updateBenchmarkSection } from './report.js';
 

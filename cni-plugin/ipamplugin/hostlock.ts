@@ -66,7 +66,6 @@ export function hostLockPaths(dir: string, name: string): { lock: string; socket
 }
 
 const euid = () => process.geteuid?.() ?? 0;
-const octal = (m: number) => (m & 0o7777).toString(8).padStart(4, '0');
 
 /** The directory exists, is ours and is 0700 (tightened when ours and wider). */
 function ensureDir(dir: string): void {

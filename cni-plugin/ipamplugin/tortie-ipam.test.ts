@@ -1,7 +1,7 @@
 // bin/tortie-ipam driven as a runtime drives it, against the embedded store and a real etcd.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';

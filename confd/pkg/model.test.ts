@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { BgpModelError, type BgpModel, buildBgpModel, displayAsNumber, durationSeconds, hashRouterId } from './model.js';
+import { type BgpModel, buildBgpModel, displayAsNumber, durationSeconds, hashRouterId } from './model.js';
 import {
   dualStackScenario,
   globalPeersScenario,

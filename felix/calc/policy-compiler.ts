@@ -51,7 +51,7 @@ import { formatCIDR, formatIP, parseCIDR, parseIP } from '../../libcalico-go/lib
 import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import { type Endpoint, type Labels, type PolicyModel, NS_LABEL_PREFIX } from '../../libcalico-go/lib/policy/model.js';
 import { policySelects, policyTypes } from '../../libcalico-go/lib/policy/evaluate.js';
-import { type Candidate, cachedSelector, selectorPartMatches } from '../../libcalico-go/lib/policy/selector-scope.js';
+import { type Candidate, selectorPartMatches } from '../../libcalico-go/lib/policy/selector-scope.js';
 import { comparePolicies, nonEmpty, policyId, protoNumber, tierName, tiersOf } from '../../libcalico-go/lib/policy/order.js';
 import { type NftSetSpec, type NftTableSpec, canonicalV4Intervals, canonicalV6Intervals, renderTableScript, ruleCount } from './nft-table-spec.js';
 

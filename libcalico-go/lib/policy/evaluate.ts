@@ -9,7 +9,7 @@
 // profiles run: `kns.<ns>` allows everything unless a Profile resource of that name says otherwise.
 import { type CIDR, type IP, cidrContainsIP, parseCIDR, parseIP } from '../net/ip.js';
 import type { Resource } from '../apis/v3/resource.js';
-import { type Endpoint, type Labels, type PolicyModel, namespaceLabels } from './model.js';
+import { type Endpoint, type PolicyModel, namespaceLabels } from './model.js';
 import { type Candidate, cachedSelector, selectorPartMatches } from './selector-scope.js';
 import { comparePolicies, nonEmpty, policyId, protoNumber, tierName, tiersOf } from './order.js';
 
