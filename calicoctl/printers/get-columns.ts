@@ -417,11 +417,6 @@ export function knownHeadings(kind: string): string[] {
   return Object.keys(kindColumns(kind).cells);
 }
 
-/** True for kinds whose table can carry a NAMESPACE column. */
-export function hasNamespaceColumn(kind: string): boolean {
-  return 'NAMESPACE' in kindColumns(kind).cells;
-}
-
 export interface RenderGetOptions {
   wide?: boolean;
   /** `-A`/`--all-namespaces` or an explicit `-n`: prepend NAMESPACE for namespaced kinds. */

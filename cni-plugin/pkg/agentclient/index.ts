@@ -221,11 +221,6 @@ export function callAgent(socketPath: string, req: AgentRequest, opts: CallOptio
   });
 }
 
-/** callAgent with COMMAND_TIMEOUTS for the request's command. */
-export function callAgentDefault(socketPath: string, req: AgentRequest): Promise<AgentResponse> {
-  return callAgent(socketPath, req, COMMAND_TIMEOUTS[req.command]);
-}
-
 /**
  * Whether something accepts connections on the agent's socket at `path`: `tortiectl node status`
  * asks it to find a running agent, the agent before it takes over a socket file. Rejects on errors

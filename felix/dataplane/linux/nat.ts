@@ -231,21 +231,3 @@ export class NatTable {
     this.table.reset();
   }
 }
-
-let shared: NatTable | undefined;
-const tableOf = (opts?: NatOptions) => (opts?.exec || opts?.nft ? new NatTable(opts) : (shared ??= new NatTable()));
-
-/** The shared NatTable's apply (see NatTable.apply); with `exec`/`nft` a fresh, stateless one. */
-export function applyNatTable(pools: readonly NatPool[], opts?: NatOptions & { force?: boolean }): Promise<NatApplyResult> {
-  return tableOf(opts).apply(pools, { force: opts?.force });
-}
-
-/** `nft -j list table ip tortie-nat`, parsed; null when the table is missing. */
-export function readNatTable(opts?: NatOptions): Promise<NatTableState | null> {
-  return tableOf(opts).read();
-}
-
-/** `nft delete table ip tortie-nat`; false when it was not there. */
-export function removeNatTable(opts?: NatOptions): Promise<boolean> {
-  return tableOf(opts).remove();
-}

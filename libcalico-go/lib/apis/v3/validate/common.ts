@@ -21,10 +21,6 @@ const LABEL_FMT = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const dnsLabelRe = new RegExp(`^${LABEL_FMT}$`);
 const dnsSubdomainRe = new RegExp(`^${LABEL_FMT}(\\.${LABEL_FMT})*$`);
 
-export function isDNSLabel(s: string): boolean {
-  return s.length <= 63 && dnsLabelRe.test(s);
-}
-
 export function isDNSSubdomain(s: string): boolean {
   return s.length <= 253 && dnsSubdomainRe.test(s);
 }
