@@ -237,116 +237,140 @@ interface Pool {
   ipip: EncapMode;
 }
 
-/** The kernel state Felix would program for `input` (pure). */
-export function computeDesired(input: OverlayInput, options: OverlayOptions = {}): DesiredState {
-  const o = resolveOptions(options);
-  const warnings: string[] = [];
-  const warnOnce = new Set<string>();
-  const warn = (w: string) => {
-    if (!warnOnce.has(w)) {
-      warnOnce.add(w);
-      warnings.push(w);
-    }
-  };
+/** Warnings (each once) and the routes wanted so far (the first claim on a destination wins). */
+class Plan {
+  readonly warnings: string[] = [];
+  readonly routes = new Map<string, DesiredRoute>();
+  private readonly seen = new Set<string>();
 
-  // Pools.
+  warn(w: string): void {
+    if (this.seen.has(w)) return;
+    this.seen.add(w);
+    this.warnings.push(w);
+  }
+
+  addRoute(r: DesiredRoute): void {
+    const prev = this.routes.get(r.dst);
+    if (prev) return this.warn(`${r.dst}: wanted for ${prev.node ?? prev.kind} and ${r.node ?? r.kind}; keeping the first`);
+    this.routes.set(r.dst, r);
+  }
+}
+
+/** A remote node as the routes need it: underlay address, and its VTEP when it has one. */
+interface Vtep {
+  node: string;
+  underlay: IP;
+  tunnel?: string;
+  mac?: string;
+}
+
+/** This node's underlay address and, when given with a prefix, its subnet. */
+interface Local {
+  ip: IP | null;
+  net: CIDR | null;
+}
+
+type RouteBase = Pick<DesiredRoute, 'onlink' | 'protocol' | 'metric'>;
+
+function parsePools(input: OverlayInput, plan: Plan): Pool[] {
   const pools: Pool[] = [];
   for (const p of input.pools ?? []) {
     const c = parseCIDR(String(p?.cidr));
     const vxlan = normalizeEncapMode(p?.vxlanMode);
     const ipip = normalizeEncapMode(p?.ipipMode);
     if (!c || c.version !== 4 || !vxlan || !ipip) {
-      warn(`ignoring pool ${JSON.stringify(p)}: not an IPv4 pool with valid modes`);
+      plan.warn(`ignoring pool ${JSON.stringify(p)}: not an IPv4 pool with valid modes`);
       continue;
     }
     pools.push({ text: formatCIDR(c), cidr: c, vxlan, ipip });
   }
-  const poolFor = (c: CIDR): Pool | undefined => {
-    let best: Pool | undefined;
-    for (const p of pools) if (cidrContains(p.cidr, c) && (!best || p.cidr.prefix > best.cidr.prefix)) best = p;
-    return best;
-  };
-  const vxlanNeeded = pools.some((p) => p.vxlan !== 'Never');
+  return pools;
+}
 
-  // This node.
-  let localIP: IP | null = null;
-  let localNet: CIDR | null = null;
-  if (input.localAddress !== undefined) {
-    const a = String(input.localAddress);
-    localIP = parseIP(a.includes('/') ? a.slice(0, a.indexOf('/')) : a);
-    if (!localIP || localIP.version !== 4) {
-      warn(`ignoring invalid local address ${JSON.stringify(a)}`);
-      localIP = null;
-    } else if (a.includes('/')) localNet = parseCIDR(a);
-  }
-  const sameSubnet = (ip: IP): boolean | null => (localNet ? cidrContainsIP(localNet, ip) : null);
-  const underlay = input.underlayDevice;
+/** The most specific pool containing `c`. */
+function poolFor(pools: readonly Pool[], c: CIDR): Pool | undefined {
+  let best: Pool | undefined;
+  for (const p of pools) if (cidrContains(p.cidr, c) && (!best || p.cidr.prefix > best.cidr.prefix)) best = p;
+  return best;
+}
 
-  // Remote nodes.
-  interface Vtep {
-    node: string;
-    underlay: IP;
-    tunnel?: string;
-    mac?: string;
+function parseLocal(input: OverlayInput, plan: Plan): Local {
+  if (input.localAddress === undefined) return { ip: null, net: null };
+  const a = String(input.localAddress);
+  const ip = parseIP(a.includes('/') ? a.slice(0, a.indexOf('/')) : a);
+  if (!ip || ip.version !== 4) {
+    plan.warn(`ignoring invalid local address ${JSON.stringify(a)}`);
+    return { ip: null, net: null };
   }
+  return { ip, net: a.includes('/') ? parseCIDR(a) : null };
+}
+
+/** The other nodes by name (the last entry wins), with valid VTEPs only. */
+function parseVteps(input: OverlayInput, plan: Plan): Map<string, Vtep> {
   const vteps = new Map<string, Vtep>();
   for (const v of input.vteps ?? []) {
     if (!v || typeof v.node !== 'string' || v.node === '') {
-      warn(`ignoring VTEP without a node name: ${JSON.stringify(v)}`);
+      plan.warn(`ignoring VTEP without a node name: ${JSON.stringify(v)}`);
       continue;
     }
     if (v.node === input.nodeName) continue;
     const u = parseIP(String(v.underlayIP));
     if (!u || u.version !== 4) {
-      warn(`ignoring node ${v.node}: invalid underlay address ${JSON.stringify(v.underlayIP)}`);
+      plan.warn(`ignoring node ${v.node}: invalid underlay address ${JSON.stringify(v.underlayIP)}`);
       continue;
     }
     const e: Vtep = { node: v.node, underlay: u };
     if (v.tunnelIP !== undefined && v.tunnelIP !== '') {
       const t = ipv4Of(v.tunnelIP);
       const mac = v.mac ? normalizeMac(v.mac) : vtepMacForNode(v.node, 4);
-      if (!t) warn(`node ${v.node}: invalid tunnel address ${JSON.stringify(v.tunnelIP)}`);
-      else if (!mac) warn(`node ${v.node}: invalid VTEP MAC ${JSON.stringify(v.mac)}`);
+      if (!t) plan.warn(`node ${v.node}: invalid tunnel address ${JSON.stringify(v.tunnelIP)}`);
+      else if (!mac) plan.warn(`node ${v.node}: invalid VTEP MAC ${JSON.stringify(v.mac)}`);
       else {
         e.tunnel = t;
         e.mac = mac;
       }
     }
-    if (vteps.has(v.node)) warn(`node ${v.node} listed twice; using the last entry`);
+    if (vteps.has(v.node)) plan.warn(`node ${v.node} listed twice; using the last entry`);
     vteps.set(v.node, e);
   }
+  return vteps;
+}
 
-  const routes = new Map<string, DesiredRoute>();
-  const addRoute = (r: DesiredRoute) => {
-    const prev = routes.get(r.dst);
-    if (prev) {
-      warn(`${r.dst}: wanted for ${prev.node ?? prev.kind} and ${r.node ?? r.kind}; keeping the first`);
-      return;
-    }
-    routes.set(r.dst, r);
-  };
-  const base = { onlink: false, protocol: o.proto, metric: 0 } as const;
+interface Context {
+  input: OverlayInput;
+  o: ResolvedOptions;
+  plan: Plan;
+  pools: readonly Pool[];
+  local: Local;
+  vteps: ReadonlyMap<string, Vtep>;
+  base: RouteBase;
+}
 
-  // Remote blocks.
-  // Block owner by "prefix/network", for longest-prefix lookups of tunnel addresses (33 probes each).
+/**
+ * A route to each remote block: over VXLAN, directly to its node on the same subnet, or left to
+ * BIRD. Returns each block's owner by "prefix/network" for the tunnel-address lookups.
+ */
+function planRemoteBlocks(cx: Context): Map<string, string> {
+  const { input, o, plan, vteps, base } = cx;
+  const sameSubnet = (ip: IP): boolean | null => (cx.local.net ? cidrContainsIP(cx.local.net, ip) : null);
   const blockOwner = new Map<string, string>();
   for (const b of input.remoteBlocks ?? []) {
     const c = parseCIDR(String(b?.cidr));
     if (!c || c.version !== 4 || typeof b.node !== 'string') {
-      warn(`ignoring remote block ${JSON.stringify(b)}`);
+      plan.warn(`ignoring remote block ${JSON.stringify(b)}`);
       continue;
     }
     if (b.node === input.nodeName) continue;
     const dst = formatCIDR(c);
     const key = `${c.prefix}/${c.network}`;
     if (!blockOwner.has(key)) blockOwner.set(key, b.node);
-    const pool = poolFor(c);
+    const pool = poolFor(cx.pools, c);
     if (!pool) {
-      warn(`${dst} (node ${b.node}) is in no IP pool; not routed`);
+      plan.warn(`${dst} (node ${b.node}) is in no IP pool; not routed`);
       continue;
     }
     if (pool.ipip !== 'Never') {
-      warn(`pool ${pool.text} uses IPIP, which is not programmed here`);
+      plan.warn(`pool ${pool.text} uses IPIP, which is not programmed here`);
       continue;
     }
     const v = vteps.get(b.node);
@@ -354,85 +378,105 @@ export function computeDesired(input: OverlayInput, options: OverlayOptions = {}
     if (pool.vxlan === 'Always') mode = 'vxlan';
     else if (pool.vxlan === 'CrossSubnet') {
       if (!v) {
-        warn(`${dst}: node ${b.node} unknown; not routed`);
+        plan.warn(`${dst}: node ${b.node} unknown; not routed`);
         continue;
       }
       const same = sameSubnet(v.underlay);
-      if (same === null) warn(`pool ${pool.text} is CrossSubnet but this node's subnet is unknown (localAddress without prefix); using VXLAN`);
+      if (same === null) plan.warn(`pool ${pool.text} is CrossSubnet but this node's subnet is unknown (localAddress without prefix); using VXLAN`);
       mode = same ? 'same-subnet' : 'vxlan';
     } else mode = 'no-encap';
 
     if (mode === 'vxlan') {
       if (!v?.tunnel || !v.mac) {
-        warn(`${dst}: node ${b.node} has no VTEP (tunnel address) yet; not routed`);
+        plan.warn(`${dst}: node ${b.node} has no VTEP (tunnel address) yet; not routed`);
         continue;
       }
-      addRoute({ ...base, kind: 'vxlan', node: b.node, dst, type: 'unicast', gateway: v.tunnel, dev: o.dev, onlink: true, scope: 'universe' });
+      plan.addRoute({ ...base, kind: 'vxlan', node: b.node, dst, type: 'unicast', gateway: v.tunnel, dev: o.dev, onlink: true, scope: 'universe' });
       continue;
     }
     if (mode === 'no-encap' && !o.noEncap) continue; // BIRD programs it
     if (!v) {
-      warn(`${dst}: node ${b.node} unknown; not routed`);
+      plan.warn(`${dst}: node ${b.node} unknown; not routed`);
       continue;
     }
     if (mode === 'no-encap' && sameSubnet(v.underlay) === false) {
-      warn(`${dst}: node ${b.node} (${formatIP(v.underlay)}) is not in this node's subnet; no unencapsulated route possible`);
+      plan.warn(`${dst}: node ${b.node} (${formatIP(v.underlay)}) is not in this node's subnet; no unencapsulated route possible`);
       continue;
     }
-    if (!underlay) {
-      warn(`${dst}: underlay device unknown; unencapsulated route not programmed`);
+    if (!input.underlayDevice) {
+      plan.warn(`${dst}: underlay device unknown; unencapsulated route not programmed`);
       continue;
     }
-    addRoute({ ...base, kind: mode, node: b.node, dst, type: 'unicast', gateway: formatIP(v.underlay), dev: underlay, scope: 'universe' });
+    plan.addRoute({ ...base, kind: mode, node: b.node, dst, type: 'unicast', gateway: formatIP(v.underlay), dev: input.underlayDevice, scope: 'universe' });
   }
+  return blockOwner;
+}
 
-  // Remote tunnel addresses outside their node's blocks (borrowed): a direct route on the device.
+/**
+ * The VXLAN neighbour and FDB entry of each remote VTEP, and a direct route on the device to a
+ * tunnel address outside its node's blocks (borrowed).
+ */
+function planTunnels(cx: Context, blockOwner: ReadonlyMap<string, string>): { neighbours: NeighEntry[]; fdb: FdbEntry[] } {
+  const { o, plan, base } = cx;
   const neighbours: NeighEntry[] = [];
   const fdb: FdbEntry[] = [];
-  if (vxlanNeeded) {
-    const macs = new Map<string, string>();
-    const ownerOf = (ip: IP): string | undefined => {
-      for (let prefix = 32; prefix >= 0; prefix--) {
-        const owner = blockOwner.get(`${prefix}/${ip.value & mask(4, prefix)}`);
-        if (owner !== undefined) return owner;
-      }
-      return undefined;
-    };
-    for (const v of vteps.values()) {
-      if (!v.tunnel || !v.mac) continue;
-      const other = macs.get(v.mac);
-      if (other !== undefined) {
-        warn(`nodes ${other} and ${v.node} share VTEP MAC ${v.mac}; ignoring ${v.node}'s VTEP`);
-        continue;
-      }
-      macs.set(v.mac, v.node);
-      neighbours.push({ ip: v.tunnel, mac: v.mac, dev: o.dev });
-      fdb.push({ mac: v.mac, dst: formatIP(v.underlay), dev: o.dev });
-      const tip = parseIP(v.tunnel)!;
-      const owner = ownerOf(tip);
-      const tpool = poolFor({ version: 4, network: tip.value, prefix: 32 });
-      const inVxlanPool = !tpool || tpool.vxlan !== 'Never';
-      if (owner !== v.node && inVxlanPool) {
-        addRoute({ ...base, kind: 'vxlan-tunnel', node: v.node, dst: `${v.tunnel}/32`, type: 'unicast', dev: o.dev, scope: 'link' });
-      }
+  const macs = new Map<string, string>();
+  const ownerOf = (ip: IP): string | undefined => {
+    for (let prefix = 32; prefix >= 0; prefix--) {
+      const owner = blockOwner.get(`${prefix}/${ip.value & mask(4, prefix)}`);
+      if (owner !== undefined) return owner;
+    }
+    return undefined;
+  };
+  for (const v of cx.vteps.values()) {
+    if (!v.tunnel || !v.mac) continue;
+    const other = macs.get(v.mac);
+    if (other !== undefined) {
+      plan.warn(`nodes ${other} and ${v.node} share VTEP MAC ${v.mac}; ignoring ${v.node}'s VTEP`);
+      continue;
+    }
+    macs.set(v.mac, v.node);
+    neighbours.push({ ip: v.tunnel, mac: v.mac, dev: o.dev });
+    fdb.push({ mac: v.mac, dst: formatIP(v.underlay), dev: o.dev });
+    const tip = parseIP(v.tunnel)!;
+    const tpool = poolFor(cx.pools, { version: 4, network: tip.value, prefix: 32 });
+    const inVxlanPool = !tpool || tpool.vxlan !== 'Never';
+    if (ownerOf(tip) !== v.node && inVxlanPool) {
+      plan.addRoute({ ...base, kind: 'vxlan-tunnel', node: v.node, dst: `${v.tunnel}/32`, type: 'unicast', dev: o.dev, scope: 'link' });
     }
   }
+  return { neighbours, fdb };
+}
 
-  // Local blocks.
-  if (o.blackholes) {
-    for (const b of input.localBlocks ?? []) {
-      const c = parseCIDR(String(b));
-      if (!c || c.version !== 4) {
-        warn(`ignoring local block ${JSON.stringify(b)}`);
-        continue;
-      }
-      if (c.prefix === 32) continue; // a /32 "block" would hide the pod's own route
-      addRoute({ ...base, kind: 'blackhole', dst: formatCIDR(c), type: 'blackhole', scope: 'universe' });
+/** A blackhole route per local block (Felix's, when BIRD does not program them). */
+function planBlackholes(cx: Context): void {
+  for (const b of cx.input.localBlocks ?? []) {
+    const c = parseCIDR(String(b));
+    if (!c || c.version !== 4) {
+      cx.plan.warn(`ignoring local block ${JSON.stringify(b)}`);
+      continue;
     }
+    if (c.prefix === 32) continue; // a /32 "block" would hide the pod's own route
+    cx.plan.addRoute({ ...cx.base, kind: 'blackhole', dst: formatCIDR(c), type: 'blackhole', scope: 'universe' });
   }
+}
+
+/** The kernel state Felix would program for `input` (pure). */
+export function computeDesired(input: OverlayInput, options: OverlayOptions = {}): DesiredState {
+  const o = resolveOptions(options);
+  const plan = new Plan();
+  const pools = parsePools(input, plan);
+  const local = parseLocal(input, plan);
+  const vteps = parseVteps(input, plan);
+  const cx: Context = { input, o, plan, pools, local, vteps, base: { onlink: false, protocol: o.proto, metric: 0 } };
+  const vxlanNeeded = pools.some((p) => p.vxlan !== 'Never');
+
+  const blockOwner = planRemoteBlocks(cx);
+  const { neighbours, fdb } = vxlanNeeded ? planTunnels(cx, blockOwner) : { neighbours: [], fdb: [] };
+  if (o.blackholes) planBlackholes(cx);
 
   return {
-    routes: [...routes.values()],
+    routes: [...plan.routes.values()],
     neighbours,
     fdb,
     vxlanNeeded,
@@ -440,7 +484,7 @@ export function computeDesired(input: OverlayInput, options: OverlayOptions = {}
     vxlanDevice: o.dev,
     routeProtocol: o.proto,
     adoptBirdRoutes: !o.bird,
-    warnings,
+    warnings: plan.warnings,
   };
 }
 
