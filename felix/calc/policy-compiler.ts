@@ -52,7 +52,7 @@ import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import { type Endpoint, type Labels, type PolicyModel, NS_LABEL_PREFIX } from '../../libcalico-go/lib/policy/model.js';
 import { policySelects, policyTypes } from '../../libcalico-go/lib/policy/evaluate.js';
 import { type Candidate, selectorPartMatches } from '../../libcalico-go/lib/policy/selector-scope.js';
-import { comparePolicies, nonEmpty, policyId, protoNumber, tierName, tiersOf } from '../../libcalico-go/lib/policy/order.js';
+import { type TierInfo, comparePolicies, nonEmpty, policyId, protoNumber, tierName, tiersOf } from '../../libcalico-go/lib/policy/order.js';
 import { type NftSetSpec, type NftTableSpec, canonicalV4Intervals, canonicalV6Intervals, renderTableScript, ruleCount } from './nft-table-spec.js';
 
 export const FILTER_TABLE_FAMILY = 'inet';
@@ -468,6 +468,300 @@ function namespaceLabelMap(model: PolicyModel): Map<string, Labels> {
   return out;
 }
 
+/** What one compile keeps for the next, each entry stamped with the compile that last used it. */
+interface Caches {
+  selection: Map<string, SelectionEntry>;
+  rulesChains: Map<string, RulesEntry>;
+  selSets: Map<string, SelSetEntry>;
+  npSets: Map<string, SetEntry>;
+  epChains: Map<string, EndpointChainsEntry>;
+}
+
+/** The model's endpoints by id (the key; duplicates get a suffix), and which changed. */
+interface EndpointIndex {
+  eps: Map<string, Endpoint>;
+  idOfKey: Map<string, string>;
+  fps: Map<string, string>;
+  dirty: Set<string>;
+  /** An endpoint or a network set has an IPv6 address. */
+  dual: boolean;
+}
+
+interface LocalIface {
+  id: string;
+  ep: Endpoint;
+  ifname: string;
+}
+
+/** Per local endpoint and direction: tier index → the policies' rule chains, in order. */
+type PolicyPlan = Map<string, { ingress: Map<number, string[]>; egress: Map<number, string[]> }>;
+
+function indexEndpoints(model: PolicyModel, prevFps: ReadonlyMap<string, string>): EndpointIndex {
+  const eps = new Map<string, Endpoint>();
+  const idOfKey = new Map<string, string>();
+  const fps = new Map<string, string>();
+  const dirty = new Set<string>();
+  let dup = 0;
+  for (const ep of model.endpoints) {
+    let id = ep.key;
+    if (eps.has(id)) id = `${ep.key}\u0000${++dup}`;
+    else idOfKey.set(ep.key, id);
+    eps.set(id, ep);
+    const fp = JSON.stringify(ep);
+    fps.set(id, fp);
+    if (prevFps.get(id) !== fp) dirty.add(id);
+  }
+  for (const id of prevFps.keys()) if (!fps.has(id)) dirty.add(id);
+  // Dual stack when an endpoint or a network set has an IPv6 address: selector and named-port
+  // matches then also have IPv6 sets (`s6-…`, `np6-…`); without one, IPv6 packets could match
+  // nothing that those sets would hold, and IPv4-only tables stay as they were.
+  let dual = false;
+  for (const ep of eps.values()) if (ep.ips.some((ip) => !isV4(ip))) dual = true;
+  if (!dual) for (const ns of model.networkSets) if (v6Nets(((ns.spec ?? {}) as Obj).nets).length > 0) dual = true;
+  return { eps, idOfKey, fps, dirty, dual };
+}
+
+/** The local endpoints with a model endpoint, one per interface, sorted; the keys of the others. */
+function localIfaces(local: readonly LocalEndpoint[], ix: EndpointIndex): { locals: LocalIface[]; unknown: string[] } {
+  const unknown: string[] = [];
+  const locals: LocalIface[] = [];
+  const seenIf = new Set<string>();
+  for (const l of [...local].sort((x, y) => (x.interfaceName < y.interfaceName ? -1 : x.interfaceName > y.interfaceName ? 1 : 0))) {
+    const id = ix.idOfKey.get(l.key);
+    if (id === undefined) {
+      unknown.push(l.key);
+      continue;
+    }
+    const ifname = q(l.interfaceName);
+    if (seenIf.has(ifname)) continue;
+    seenIf.add(ifname);
+    locals.push({ id, ep: ix.eps.get(id)!, ifname });
+  }
+  return { locals, unknown };
+}
+
+/**
+ * One compile: the chains and sets it emits, built from the caches (reused when their inputs did
+ * not change) or afresh.
+ */
+class CompileRun {
+  readonly chains = new Map<string, readonly string[]>();
+  readonly sets = new Map<string, NftSetSpec>();
+
+  constructor(
+    private readonly c: Caches,
+    private readonly model: PolicyModel,
+    private readonly ix: EndpointIndex,
+    private readonly nsOf: (ns: string) => Labels,
+    private readonly gen: number,
+  ) {}
+
+  /** Emits a set a rule refers to. */
+  useSet(r: SetRequest): void {
+    if (this.sets.has(r.name)) return;
+    if (r.kind === 'nets') this.sets.set(r.name, r.spec);
+    else if (r.kind === 'np') this.sets.set(r.name, this.namedPortSet(r));
+    else this.sets.set(r.name, this.selectorSet(r));
+  }
+
+  /** Addresses, protocol and port of every endpoint's named port `r.port`. */
+  private namedPortSet(r: Extract<SetRequest, { kind: 'np' }>): NftSetSpec {
+    let e = this.c.npSets.get(r.name);
+    if (!e) {
+      const elements = new Set<string>();
+      for (const ep of this.ix.eps.values()) {
+        for (const np of ep.namedPorts) {
+          const proto = protoNumber(np.protocol);
+          if (np.name !== r.port || proto === undefined) continue;
+          if (r.family === 4) for (const ip of ep.ips.filter(isV4)) elements.add(`${ip} . ${proto} . ${np.port}`);
+          else
+            for (const ip of ep.ips) {
+              const t = v6Text(ip);
+              if (t !== null) elements.add(`${t} . ${proto} . ${np.port}`);
+            }
+        }
+      }
+      const spec: NftSetSpec =
+        r.family === 4
+          ? { type: 'ipv4_addr . inet_proto . inet_service', flags: [], elements: [...elements].sort(), comment: `named port ${r.port}` }
+          : { type: 'ipv6_addr . inet_proto . inet_service', flags: [], elements: [...elements].sort(), comment: `named port ${r.port} (IPv6)` };
+      e = { spec, gen: this.gen };
+      this.c.npSets.set(r.name, e);
+    }
+    e.gen = this.gen;
+    return e.spec;
+  }
+
+  /** The addresses of the endpoints and network sets a selector matches, as intervals. */
+  private selectorSet(r: Extract<SetRequest, { kind: 'sel' }>): NftSetSpec {
+    const { eps } = this.ix;
+    let e = this.c.selSets.get(r.name);
+    if (!e) {
+      const members = new Set<string>();
+      for (const [id, ep] of eps) if (selectorPartMatches(r.e, r.namespace, epCandidate(ep), this.nsOf)) members.add(id);
+      e = { req: r, members, netNets: null, spec: null, gen: this.gen };
+      this.c.selSets.set(r.name, e);
+    }
+    e.gen = this.gen;
+    if (e.netNets === null) {
+      const nets: string[] = [];
+      const famNets = r.family === 4 ? v4Nets : v6Nets;
+      for (const ns of this.model.networkSets) if (selectorPartMatches(r.e, r.namespace, netSetCandidate(ns), this.nsOf)) nets.push(...famNets(((ns.spec ?? {}) as Obj).nets));
+      e.netNets = nets;
+      e.spec = null;
+    }
+    if (e.spec === null) {
+      const all: string[] = [...e.netNets];
+      for (const id of e.members) for (const ip of eps.get(id)?.ips ?? []) if (isV4(ip) === (r.family === 4)) all.push(ip);
+      e.spec =
+        r.family === 4
+          ? { type: 'ipv4_addr', flags: ['interval'], elements: canonicalV4Intervals(all), comment: r.comment }
+          : { type: 'ipv6_addr', flags: ['interval'], elements: canonicalV6Intervals(all), comment: `${r.comment} (IPv6)` };
+    }
+    return e.spec;
+  }
+
+  /** The chain of a policy's (profile's) rules for one direction, cached by content; its name. */
+  rulesChain(p: Resource, dir: Dir, isProfile: boolean): string {
+    const spec = (p.spec ?? {}) as Obj;
+    const dual = this.ix.dual;
+    const key = JSON.stringify([p.kind, p.metadata.namespace ?? '', p.metadata.name, isProfile, dir, dual, spec[dir] ?? []]);
+    let e = this.c.rulesChains.get(key);
+    if (!e) {
+      const name = `${isProfile ? 'p' : 'r'}${dir === 'ingress' ? 'i' : 'e'}-${h(p.kind, p.metadata.namespace ?? '', p.metadata.name)}`;
+      const r = new RuleRenderer(dual);
+      e = { name, lines: r.rulesLines(p, dir, isProfile), sets: r.sets, gen: this.gen };
+      this.c.rulesChains.set(key, e);
+    }
+    e.gen = this.gen;
+    // Two resources of the same identity: the first one wins (as a model lookup would).
+    if (this.chains.has(e.name)) return e.name;
+    this.chains.set(e.name, e.lines);
+    for (const s of e.sets) this.useSet(s);
+    return e.name;
+  }
+
+  /** Which policies select each local endpoint, per direction and tier, in order. */
+  planPolicies(locals: readonly LocalIface[], tiers: readonly TierInfo[]): PolicyPlan {
+    const { model, gen } = this;
+    const tierIdx = new Map(tiers.map((t, i) => [t.name, i]));
+    const byTier: Resource[][] = tiers.map(() => []);
+    for (const p of model.policies) byTier[tierIdx.get(tierName(p))!]!.push(p);
+    const plan: PolicyPlan = new Map();
+    for (const l of locals) plan.set(l.id, { ingress: new Map(), egress: new Map() });
+    byTier.forEach((pols, t) => {
+      pols.sort(comparePolicies);
+      for (const p of pols) {
+        const spec = (p.spec ?? {}) as Obj;
+        const hasText = (v: unknown) => typeof v === 'string' && v.trim() !== '';
+        const selKey = JSON.stringify([
+          p.kind === 'NetworkPolicy' ? (p.metadata.namespace ?? 'default') : null,
+          p.kind !== 'NetworkPolicy' && hasText(spec.namespaceSelector) ? spec.namespaceSelector : null,
+          spec.selector ?? null,
+          hasText(spec.serviceAccountSelector),
+        ]);
+        let s = this.c.selection.get(selKey);
+        if (!s) {
+          s = { rep: p, members: new Set(), gen };
+          for (const l of locals) if (policySelects(model, p, l.ep)) s.members.add(l.id);
+          this.c.selection.set(selKey, s);
+        }
+        s.gen = gen;
+        if (s.members.size === 0) continue;
+        const types = policyTypes(p);
+        for (const dir of ['egress', 'ingress'] as const) {
+          if (!types.includes(dir === 'ingress' ? 'Ingress' : 'Egress')) continue;
+          const name = this.rulesChain(p, dir, false);
+          for (const id of s.members) {
+            const m = plan.get(id)![dir];
+            let list = m.get(t);
+            if (!list) m.set(t, (list = []));
+            list.push(name);
+          }
+        }
+      }
+    });
+    return plan;
+  }
+
+  /** Each local endpoint's chains (tiers, then profiles) and the dispatch sets to them. */
+  endpointChains(locals: readonly LocalIface[], plan: PolicyPlan, tiers: readonly TierInfo[]): void {
+    const profiles = new Map<string, Resource>();
+    for (const p of this.model.profiles) if (!profiles.has(p.metadata.name)) profiles.set(p.metadata.name, p);
+    const done = new Set<string>();
+    const egressMap: string[] = [];
+    const ingressMap: string[] = [];
+    const ifaces: string[] = [];
+    for (const { id, ep, ifname } of locals) {
+      ifaces.push(ifname);
+      egressMap.push(`${ifname} : jump ee-${h(ep.key)}`);
+      ingressMap.push(`${ifname} : jump ei-${h(ep.key)}`);
+      if (done.has(id)) continue;
+      done.add(id);
+      for (const dir of ['egress', 'ingress'] as const) {
+        const tierPlan = [...plan.get(id)![dir]].sort((a, b) => a[0] - b[0]).map(([t, names]) => [tiers[t]!.name, tiers[t]!.defaultAction, ...names]);
+        const profPlan = this.profilePlan(ep, dir, profiles);
+        const sig = JSON.stringify([ep.key, tierPlan, profPlan]);
+        const ckey = `${id}\u0000${dir}`;
+        let e = this.c.epChains.get(ckey);
+        if (!e || e.sig !== sig) {
+          e = { sig, chains: endpointChainLines(ep.key, dir, tierPlan, profPlan), gen: this.gen };
+          this.c.epChains.set(ckey, e);
+        }
+        e.gen = this.gen;
+        for (const [name, lines] of e.chains) this.chains.set(name, lines);
+      }
+    }
+    this.sets.set(WL_IFACES, { type: 'ifname', flags: [], elements: ifaces.sort(), comment: 'local endpoint interfaces' });
+    this.sets.set(WL_EGRESS, { type: 'ifname : verdict', flags: [], elements: egressMap.sort(), comment: 'from a local endpoint: its egress chain' });
+    this.sets.set(WL_INGRESS, { type: 'ifname : verdict', flags: [], elements: ingressMap.sort(), comment: 'to a local endpoint: its ingress chain' });
+  }
+
+  /** The endpoint's profiles' rule chains in order; `absent kns.…` stops at a missing namespace profile. */
+  private profilePlan(ep: Endpoint, dir: Dir, profiles: ReadonlyMap<string, Resource>): string[] {
+    const out: string[] = [];
+    for (const prof of ep.profiles) {
+      const res = profiles.get(prof);
+      if (!res) {
+        if (prof.startsWith('kns.')) {
+          out.push(`absent ${prof}`);
+          break;
+        }
+        continue;
+      }
+      out.push(this.rulesChain(res, dir, true));
+    }
+    return out;
+  }
+}
+
+/** An endpoint's chain for one direction and its tier chains. */
+function endpointChainLines(key: string, dir: Dir, tierPlan: string[][], profPlan: string[]): Array<[string, string[]]> {
+  const d = dir === 'ingress' ? 'i' : 'e';
+  const out: Array<[string, string[]]> = [];
+  const lines: string[] = [`# ${dir} of ${key}`, CLEAR];
+  for (const [tier, action, ...pols] of tierPlan) {
+    const tierChain = `t${d}-${h(key, tier)}`;
+    const tl: string[] = [`# tier ${tier}, ${dir} of ${key}`];
+    for (const p of pols) tl.push(`jump ${p}`, `${ANY_MARK} return`);
+    tl.push(action === 'Pass' ? '# end of tier: Pass' : 'drop');
+    out.push([tierChain, tl]);
+    lines.push(`jump ${tierChain}`, `${IS_ALLOW} ${CLEAR} return`, CLEAR);
+  }
+  let decided = false;
+  for (const p of profPlan) {
+    if (p.startsWith('absent ')) {
+      lines.push(`# profile ${p.slice(7)} is absent: allow`, 'return');
+      decided = true;
+      break;
+    }
+    lines.push(`jump ${p}`, `${IS_ALLOW} ${CLEAR} return`);
+  }
+  if (!decided) lines.push('# no profile allowed', 'drop');
+  out.push([`e${d}-${h(key)}`, lines]);
+  return out;
+}
+
 /** Compiles models into tables, reusing what did not change since the previous compile. */
 export class PolicyCompiler {
   private gen = 0;
@@ -475,11 +769,7 @@ export class PolicyCompiler {
   private prevLocal = new Set<string>();
   private nsFp = '';
   private netFp = '';
-  private readonly selection = new Map<string, SelectionEntry>();
-  private readonly rulesChains = new Map<string, RulesEntry>();
-  private readonly selSets = new Map<string, SelSetEntry>();
-  private readonly npSets = new Map<string, SetEntry>();
-  private readonly epChains = new Map<string, EndpointChainsEntry>();
+  private readonly c: Caches = { selection: new Map(), rulesChains: new Map(), selSets: new Map(), npSets: new Map(), epChains: new Map() };
 
   /** Forgets every cached result (the next compile starts from nothing). */
   clear(): void {
@@ -487,64 +777,57 @@ export class PolicyCompiler {
     this.prevLocal = new Set();
     this.nsFp = '';
     this.netFp = '';
-    for (const m of [this.selection, this.rulesChains, this.selSets, this.npSets, this.epChains]) m.clear();
+    for (const m of Object.values(this.c)) m.clear();
   }
 
   compile(model: PolicyModel, local: readonly LocalEndpoint[], opts: CompileOptions = {}): CompiledPolicy {
     const gen = ++this.gen;
-
-    // Endpoints: ids (the key; duplicates get a suffix) and which changed since the last compile.
-    const eps = new Map<string, Endpoint>();
-    const idOfKey = new Map<string, string>();
-    const fps = new Map<string, string>();
-    const dirty = new Set<string>();
-    let dup = 0;
-    for (const ep of model.endpoints) {
-      let id = ep.key;
-      if (eps.has(id)) id = `${ep.key}\u0000${++dup}`;
-      else idOfKey.set(ep.key, id);
-      eps.set(id, ep);
-      const fp = JSON.stringify(ep);
-      fps.set(id, fp);
-      if (this.epFp.get(id) !== fp) dirty.add(id);
-    }
-    for (const id of this.epFp.keys()) if (!fps.has(id)) dirty.add(id);
-    this.epFp = fps;
-    // Dual stack when an endpoint or a network set has an IPv6 address: selector and named-port
-    // matches then also have IPv6 sets (`s6-…`, `np6-…`); without one, IPv6 packets could match
-    // nothing that those sets would hold, and IPv4-only tables stay as they were.
-    let dual = false;
-    for (const ep of eps.values()) if (ep.ips.some((ip) => !isV4(ip))) dual = true;
-    if (!dual) for (const ns of model.networkSets) if (v6Nets(((ns.spec ?? {}) as Obj).nets).length > 0) dual = true;
+    const ix = indexEndpoints(model, this.epFp);
+    this.epFp = ix.fps;
 
     // Namespace labels and network sets: a change recomputes what depends on them.
     const nsLabels = namespaceLabelMap(model);
     const nsOf = (ns: string) => nsLabels.get(ns) ?? {};
     const nsFp = JSON.stringify([...nsLabels]);
     if (nsFp !== this.nsFp) {
-      this.selection.clear();
-      this.selSets.clear();
+      this.c.selection.clear();
+      this.c.selSets.clear();
       this.nsFp = nsFp;
     }
     const netFp = JSON.stringify(model.networkSets);
     const netsChanged = netFp !== this.netFp;
     this.netFp = netFp;
 
-    // Local endpoints, by interface.
-    const unknown: string[] = [];
-    const locals: Array<{ id: string; ep: Endpoint; ifname: string }> = [];
-    const seenIf = new Set<string>();
-    for (const l of [...local].sort((x, y) => (x.interfaceName < y.interfaceName ? -1 : x.interfaceName > y.interfaceName ? 1 : 0))) {
-      const id = idOfKey.get(l.key);
-      if (id === undefined) {
-        unknown.push(l.key);
-        continue;
-      }
-      const ifname = q(l.interfaceName);
-      if (seenIf.has(ifname)) continue;
-      seenIf.add(ifname);
-      locals.push({ id, ep: eps.get(id)!, ifname });
+    const { locals, unknown } = localIfaces(local, ix);
+    this.refreshCaches(model, ix, locals, nsOf, netsChanged);
+
+    const run = new CompileRun(this.c, model, ix, nsOf, gen);
+    const tiers = tiersOf(model);
+    run.endpointChains(locals, run.planPolicies(locals, tiers), tiers);
+    for (const [name, lines] of baseChains(opts.interfacePrefixes ?? ['cali'], opts.endpointToHostAction ?? 'Accept', ix.dual)) run.chains.set(name, lines);
+
+    // Forget what this compile did not use.
+    for (const m of Object.values(this.c) as Array<Map<string, { gen: number }>>) {
+      for (const [k, v] of m) if (v.gen !== gen) m.delete(k);
     }
+
+    const table: NftTableSpec = { family: FILTER_TABLE_FAMILY, name: FILTER_TABLE, sets: run.sets, chains: run.chains, base: BASE };
+    let script: string | undefined;
+    return {
+      table,
+      get script() {
+        return (script ??= renderTableScript(table));
+      },
+      chains: run.chains.size,
+      sets: run.sets.size,
+      rules: ruleCount(table),
+      unknown,
+    };
+  }
+
+  /** Brings cached selections and selector sets up to date with the endpoints that changed. */
+  private refreshCaches(model: PolicyModel, ix: EndpointIndex, locals: readonly LocalIface[], nsOf: (ns: string) => Labels, netsChanged: boolean): void {
+    const { eps, dirty } = ix;
     const localIds = new Set(locals.map((l) => l.id));
     const localDirty = new Set<string>();
     for (const id of dirty) if (localIds.has(id) || this.prevLocal.has(id)) localDirty.add(id);
@@ -552,9 +835,8 @@ export class PolicyCompiler {
     for (const id of this.prevLocal) if (!localIds.has(id)) localDirty.add(id);
     this.prevLocal = localIds;
 
-    // Bring cached selections and selector sets up to date with the endpoints that changed.
     if (localDirty.size > 0) {
-      for (const s of this.selection.values()) {
+      for (const s of this.c.selection.values()) {
         for (const id of localDirty) {
           const ep = localIds.has(id) ? eps.get(id) : undefined;
           if (ep && policySelects(model, s.rep, ep)) s.members.add(id);
@@ -562,7 +844,7 @@ export class PolicyCompiler {
         }
       }
     }
-    for (const s of this.selSets.values()) {
+    for (const s of this.c.selSets.values()) {
       for (const id of dirty) {
         const ep = eps.get(id);
         const was = s.members.has(id);
@@ -576,217 +858,7 @@ export class PolicyCompiler {
         s.spec = null;
       }
     }
-    if (dirty.size > 0) this.npSets.clear();
-
-    const chains = new Map<string, readonly string[]>();
-    const sets = new Map<string, NftSetSpec>();
-
-    const useSet = (r: SetRequest): void => {
-      if (sets.has(r.name)) return;
-      if (r.kind === 'nets') {
-        sets.set(r.name, r.spec);
-        return;
-      }
-      if (r.kind === 'np') {
-        let e = this.npSets.get(r.name);
-        if (!e) {
-          const elements = new Set<string>();
-          for (const ep of eps.values()) {
-            for (const np of ep.namedPorts) {
-              const proto = protoNumber(np.protocol);
-              if (np.name !== r.port || proto === undefined) continue;
-              if (r.family === 4) for (const ip of ep.ips.filter(isV4)) elements.add(`${ip} . ${proto} . ${np.port}`);
-              else for (const ip of ep.ips) {
-                const t = v6Text(ip);
-                if (t !== null) elements.add(`${t} . ${proto} . ${np.port}`);
-              }
-            }
-          }
-          const spec: NftSetSpec =
-            r.family === 4
-              ? { type: 'ipv4_addr . inet_proto . inet_service', flags: [], elements: [...elements].sort(), comment: `named port ${r.port}` }
-              : { type: 'ipv6_addr . inet_proto . inet_service', flags: [], elements: [...elements].sort(), comment: `named port ${r.port} (IPv6)` };
-          e = { spec, gen };
-          this.npSets.set(r.name, e);
-        }
-        e.gen = gen;
-        sets.set(r.name, e.spec);
-        return;
-      }
-      let e = this.selSets.get(r.name);
-      if (!e) {
-        const members = new Set<string>();
-        for (const [id, ep] of eps) if (selectorPartMatches(r.e, r.namespace, epCandidate(ep), nsOf)) members.add(id);
-        e = { req: r, members, netNets: null, spec: null, gen };
-        this.selSets.set(r.name, e);
-      }
-      e.gen = gen;
-      if (e.netNets === null) {
-        const nets: string[] = [];
-        const famNets = r.family === 4 ? v4Nets : v6Nets;
-        for (const ns of model.networkSets) if (selectorPartMatches(r.e, r.namespace, netSetCandidate(ns), nsOf)) nets.push(...famNets(((ns.spec ?? {}) as Obj).nets));
-        e.netNets = nets;
-        e.spec = null;
-      }
-      if (e.spec === null) {
-        const all: string[] = [...e.netNets];
-        for (const id of e.members) for (const ip of eps.get(id)?.ips ?? []) if (isV4(ip) === (r.family === 4)) all.push(ip);
-        e.spec =
-          r.family === 4
-            ? { type: 'ipv4_addr', flags: ['interval'], elements: canonicalV4Intervals(all), comment: r.comment }
-            : { type: 'ipv6_addr', flags: ['interval'], elements: canonicalV6Intervals(all), comment: `${r.comment} (IPv6)` };
-      }
-      sets.set(r.name, e.spec);
-    };
-
-    /** The chain of a policy's (profile's) rules for one direction, cached by content; its name. */
-    const rulesChain = (p: Resource, dir: Dir, isProfile: boolean): string => {
-      const spec = (p.spec ?? {}) as Obj;
-      const key = JSON.stringify([p.kind, p.metadata.namespace ?? '', p.metadata.name, isProfile, dir, dual, spec[dir] ?? []]);
-      let e = this.rulesChains.get(key);
-      if (!e) {
-        const name = `${isProfile ? 'p' : 'r'}${dir === 'ingress' ? 'i' : 'e'}-${h(p.kind, p.metadata.namespace ?? '', p.metadata.name)}`;
-        const r = new RuleRenderer(dual);
-        e = { name, lines: r.rulesLines(p, dir, isProfile), sets: r.sets, gen };
-        this.rulesChains.set(key, e);
-      }
-      e.gen = gen;
-      // Two resources of the same identity: the first one wins (as a model lookup would).
-      if (chains.has(e.name)) return e.name;
-      chains.set(e.name, e.lines);
-      for (const s of e.sets) useSet(s);
-      return e.name;
-    };
-
-    // Which policies select each local endpoint, per direction and tier, in order.
-    const tiers = tiersOf(model);
-    const tierIdx = new Map(tiers.map((t, i) => [t.name, i]));
-    const byTier: Resource[][] = tiers.map(() => []);
-    for (const p of model.policies) byTier[tierIdx.get(tierName(p))!]!.push(p);
-    const plan = new Map<string, { ingress: Map<number, string[]>; egress: Map<number, string[]> }>();
-    for (const l of locals) plan.set(l.id, { ingress: new Map(), egress: new Map() });
-    byTier.forEach((pols, t) => {
-      pols.sort(comparePolicies);
-      for (const p of pols) {
-        const spec = (p.spec ?? {}) as Obj;
-        const hasText = (v: unknown) => typeof v === 'string' && v.trim() !== '';
-        const selKey = JSON.stringify([
-          p.kind === 'NetworkPolicy' ? (p.metadata.namespace ?? 'default') : null,
-          p.kind !== 'NetworkPolicy' && hasText(spec.namespaceSelector) ? spec.namespaceSelector : null,
-          spec.selector ?? null,
-          hasText(spec.serviceAccountSelector),
-        ]);
-        let s = this.selection.get(selKey);
-        if (!s) {
-          s = { rep: p, members: new Set(), gen };
-          for (const l of locals) if (policySelects(model, p, l.ep)) s.members.add(l.id);
-          this.selection.set(selKey, s);
-        }
-        s.gen = gen;
-        if (s.members.size === 0) continue;
-        const types = policyTypes(p);
-        for (const dir of ['egress', 'ingress'] as const) {
-          if (!types.includes(dir === 'ingress' ? 'Ingress' : 'Egress')) continue;
-          const name = rulesChain(p, dir, false);
-          for (const id of s.members) {
-            const m = plan.get(id)![dir];
-            let list = m.get(t);
-            if (!list) m.set(t, (list = []));
-            list.push(name);
-          }
-        }
-      }
-    });
-
-    // Endpoint and tier chains.
-    const profiles = new Map<string, Resource>();
-    for (const p of model.profiles) if (!profiles.has(p.metadata.name)) profiles.set(p.metadata.name, p);
-    const done = new Set<string>();
-    const egressMap: string[] = [];
-    const ingressMap: string[] = [];
-    const ifaces: string[] = [];
-    for (const { id, ep, ifname } of locals) {
-      ifaces.push(ifname);
-      egressMap.push(`${ifname} : jump ee-${h(ep.key)}`);
-      ingressMap.push(`${ifname} : jump ei-${h(ep.key)}`);
-      if (done.has(id)) continue;
-      done.add(id);
-      for (const dir of ['egress', 'ingress'] as const) {
-        const d = dir === 'ingress' ? 'i' : 'e';
-        const tierPlan = [...plan.get(id)![dir]].sort((a, b) => a[0] - b[0]).map(([t, names]) => [tiers[t]!.name, tiers[t]!.defaultAction, ...names]);
-        const profPlan: string[] = [];
-        for (const prof of ep.profiles) {
-          const res = profiles.get(prof);
-          if (!res) {
-            if (prof.startsWith('kns.')) {
-              profPlan.push(`absent ${prof}`);
-              break;
-            }
-            continue;
-          }
-          profPlan.push(rulesChain(res, dir, true));
-        }
-        const sig = JSON.stringify([ep.key, tierPlan, profPlan]);
-        const ckey = `${id}\u0000${dir}`;
-        let e = this.epChains.get(ckey);
-        if (!e || e.sig !== sig) {
-          e = { sig, chains: this.endpointChains(ep.key, d, dir, tierPlan, profPlan), gen };
-          this.epChains.set(ckey, e);
-        }
-        e.gen = gen;
-        for (const [name, lines] of e.chains) chains.set(name, lines);
-      }
-    }
-
-    // Base chains and the dispatch sets.
-    for (const [name, lines] of baseChains(opts.interfacePrefixes ?? ['cali'], opts.endpointToHostAction ?? 'Accept', dual)) chains.set(name, lines);
-    sets.set(WL_IFACES, { type: 'ifname', flags: [], elements: ifaces.sort(), comment: 'local endpoint interfaces' });
-    sets.set(WL_EGRESS, { type: 'ifname : verdict', flags: [], elements: egressMap.sort(), comment: 'from a local endpoint: its egress chain' });
-    sets.set(WL_INGRESS, { type: 'ifname : verdict', flags: [], elements: ingressMap.sort(), comment: 'to a local endpoint: its ingress chain' });
-
-    // Forget what this compile did not use.
-    for (const m of [this.selection, this.rulesChains, this.selSets, this.npSets, this.epChains] as Array<Map<string, { gen: number }>>) {
-      for (const [k, v] of m) if (v.gen !== gen) m.delete(k);
-    }
-
-    const table: NftTableSpec = { family: FILTER_TABLE_FAMILY, name: FILTER_TABLE, sets, chains, base: BASE };
-    let script: string | undefined;
-    return {
-      table,
-      get script() {
-        return (script ??= renderTableScript(table));
-      },
-      chains: chains.size,
-      sets: sets.size,
-      rules: ruleCount(table),
-      unknown,
-    };
-  }
-
-  /** An endpoint's chain for one direction and its tier chains. */
-  private endpointChains(key: string, d: string, dir: Dir, tierPlan: string[][], profPlan: string[]): Array<[string, string[]]> {
-    const out: Array<[string, string[]]> = [];
-    const lines: string[] = [`# ${dir} of ${key}`, CLEAR];
-    for (const [tier, action, ...pols] of tierPlan) {
-      const tierChain = `t${d}-${h(key, tier)}`;
-      const tl: string[] = [`# tier ${tier}, ${dir} of ${key}`];
-      for (const p of pols) tl.push(`jump ${p}`, `${ANY_MARK} return`);
-      tl.push(action === 'Pass' ? '# end of tier: Pass' : 'drop');
-      out.push([tierChain, tl]);
-      lines.push(`jump ${tierChain}`, `${IS_ALLOW} ${CLEAR} return`, CLEAR);
-    }
-    let decided = false;
-    for (const p of profPlan) {
-      if (p.startsWith('absent ')) {
-        lines.push(`# profile ${p.slice(7)} is absent: allow`, 'return');
-        decided = true;
-        break;
-      }
-      lines.push(`jump ${p}`, `${IS_ALLOW} ${CLEAR} return`);
-    }
-    if (!decided) lines.push('# no profile allowed', 'drop');
-    out.push([`e${d}-${h(key)}`, lines]);
-    return out;
+    if (dirty.size > 0) this.c.npSets.clear();
   }
 }
 
