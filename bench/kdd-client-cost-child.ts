@@ -6,7 +6,7 @@ const [kind, arg] = process.argv.slice(2);
 const t0 = performance.now();
 const { openBackend } = await import('../libcalico-go/lib/config/open-backend.js');
 const tImported = performance.now();
-let tClient = tImported;
+const tClient = tImported;
 if (kind === 'full-client-node') {
   // For comparison: what importing client-node's index (KubeConfig and the generated API) costs.
   await import('@kubernetes/client-node');

@@ -183,9 +183,13 @@ export function tokenize(text) {
       while (k < n && text[k] !== '\n') {
         const d = text[k];
         if (d === '\\') k += 2;
-        else if (d === '[') (inClass = true), k++;
-        else if (d === ']') (inClass = false), k++;
-        else if (d === '/' && !inClass) break;
+        else if (d === '[') {
+          inClass = true;
+          k++;
+        } else if (d === ']') {
+          inClass = false;
+          k++;
+        } else if (d === '/' && !inClass) break;
         else k++;
       }
       k++;
@@ -250,7 +254,7 @@ export function findImports(text) {
       // import type X from / import type { … } from / import type * as X from; not `import type from '…'`.
       const typeOnly = isId(k + 1, 'type') && !isId(k + 2, 'from') && !isP(k + 2, ',') && !isP(k + 2, '=');
       // import x = require('…')
-      let j = k + 1 + (typeOnly ? 1 : 0);
+      const j = k + 1 + (typeOnly ? 1 : 0);
       if (at(j).t === 'id' && isP(j + 1, '=') && isId(j + 2, 'require') && isP(j + 3, '(') && at(j + 4).t === 'str') {
         out.push({ spec: at(j + 4).v, line: tok.line, typeOnly, dynamic: false });
         k = j + 4; // past require('…'), which is not a second import
@@ -399,7 +403,7 @@ function main(argv) {
   for (let k = 0; k < argv.length; k++) {
     if (argv[k] === '--dist') modes.add('dist');
     else if (argv[k] === '--product-build') modes.add('product-build');
-    else if (argv[k] === '--all') ['source', 'product-build', 'dist'].forEach((m) => modes.add(m));
+    else if (argv[k] === '--all') for (const m of ['source', 'product-build', 'dist']) modes.add(m);
     else if (argv[k] === '--root') root = resolve(argv[++k] ?? '.');
     else {
       console.error(`usage: check-imports.mjs [--root DIR] [--dist | --product-build | --all]  (unknown argument ${argv[k]})`);

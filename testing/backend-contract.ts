@@ -413,7 +413,9 @@ export function backendContract(name: string, open: () => Promise<Backend>, opts
       const procs = opts.processes ?? 4;
       const n = opts.increments ?? 25;
       const workers: Worker[] = [];
-      after(() => workers.forEach((w) => w.kill()));
+      after(() => {
+        for (const w of workers) w.kill();
+      });
 
       const start = async (ws: Worker[]) => {
         workers.push(...ws);

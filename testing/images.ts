@@ -193,7 +193,7 @@ export function readImageArchive(path: string): ImageArchive {
   const byName = new Map(entries.map((e) => [e.name, e]));
   const file = (n: string): Buffer => {
     const e = byName.get(n);
-    if (!e || e.type !== '0') throw new Error(`${path}: no file ${n}`);
+    if (e?.type !== '0') throw new Error(`${path}: no file ${n}`);
     return readAt(path, e.offset, e.size);
   };
   const layout = JSON.parse(file('oci-layout').toString()) as { imageLayoutVersion: string };

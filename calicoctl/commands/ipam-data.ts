@@ -4,7 +4,7 @@ import { HANDLE_PREFIX } from '../../libcalico-go/lib/backend/keys.js';
 import { ResourceClient } from '../../libcalico-go/lib/clientv3/resources.js';
 import { type BlockData, allocationsOf, hostOf, inUseCount } from '../../libcalico-go/lib/ipam/block.js';
 import { IPAM } from '../../libcalico-go/lib/ipam/ipam.js';
-import { type Pool } from '../../libcalico-go/lib/ipam/pools.js';
+import type { Pool } from '../../libcalico-go/lib/ipam/pools.js';
 import { cidrContainsIP, cidrOverlaps, cidrSize, compareCIDR, formatCIDR, parseCIDR, parseIP } from '../../libcalico-go/lib/net/ip.js';
 
 export interface BlockUsage {
@@ -109,7 +109,7 @@ export async function runCheck(store: Backend, version: string): Promise<CheckRe
   const use = (ip: string, owner: string) => inUse.set(ip, [...(inUse.get(ip) ?? []), owner]);
   let nodeTunnelIPs = 0;
   for (const n of await client.list('Node')) {
-    const s = (n.spec ?? {}) as Record<string, any>;
+    const s = (n.spec ?? {}) as { ipv4VXLANTunnelAddr?: unknown; bgp?: { ipv4IPIPTunnelAddr?: unknown }; wireguard?: { interfaceIPv4Address?: unknown } };
     for (const ip of [s.ipv4VXLANTunnelAddr, s.bgp?.ipv4IPIPTunnelAddr, s.wireguard?.interfaceIPv4Address]) {
       if (typeof ip === 'string' && ip) {
         use(ip, `Node(${n.metadata.name})`);

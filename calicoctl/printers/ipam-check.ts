@@ -213,9 +213,9 @@ function inUseProblemLines(r: IpamCheckReport, p: (s: string) => void): void {
       order.push(ip);
     }
   };
-  r.notInPool.forEach((x) => add(x.ip));
-  r.noAllocation.forEach((x) => add(x.ip));
-  r.multipleOwners.forEach(add);
+  for (const x of r.notInPool) add(x.ip);
+  for (const x of r.noAllocation) add(x.ip);
+  for (const x of r.multipleOwners) add(x);
   const multiple = new Set(r.multipleOwners);
   const notInPool = new Map(r.notInPool.map((x) => [x.ip, x.owners]));
   const noAllocation = new Map(r.noAllocation.map((x) => [x.ip, x.owners]));

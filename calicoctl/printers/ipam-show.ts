@@ -100,19 +100,19 @@ export function classifyBorrowed(a: {
     owner = parts.length === 2 ? parts[1] : parts[0];
   }
   const attrs = a.attrs ?? {};
-  if (!Object.prototype.hasOwnProperty.call(attrs, 'node')) return 'unclassified';
+  if (!Object.hasOwn(attrs, 'node')) return 'unclassified';
   const node = attrs.node;
   if (node === owner) return null;
   const ns = attrs.namespace ?? '';
   let type = '';
   let allocatedTo = '';
-  if (Object.prototype.hasOwnProperty.call(attrs, 'vmi')) {
+  if (Object.hasOwn(attrs, 'vmi')) {
     type = 'vmi';
     allocatedTo = `${ns}/${attrs.vmi}`;
-  } else if (Object.prototype.hasOwnProperty.call(attrs, 'pod')) {
+  } else if (Object.hasOwn(attrs, 'pod')) {
     type = 'pod';
     allocatedTo = `${ns}/${attrs.pod}`;
-  } else if (Object.prototype.hasOwnProperty.call(attrs, 'type')) {
+  } else if (Object.hasOwn(attrs, 'type')) {
     type = attrs.type;
   }
   return { ip: a.ip, borrowingNode: node, block: a.block, blockOwner: owner, type, allocatedTo };

@@ -90,7 +90,7 @@ function familySection(family: 4 | 6, status: FamilyStatus): string {
       ? "\nINFO: BIRDv4 process: 'bird' is not running.\n"
       : "\nINFO: BIRDv6 process: 'bird6' is not running.\n";
   }
-  let out = `\nIPv${family} BGP status\n`;
+  const out = `\nIPv${family} BGP status\n`;
   if ('connectError' in status) {
     // calicoctl prints this without a newline of its own.
     return out + `Error querying BIRD: unable to connect to BIRDv${family} socket: ${status.connectError}`;

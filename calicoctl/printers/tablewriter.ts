@@ -23,6 +23,7 @@ export const MAX_CELL_WIDTH = 30;
 const TOO_LONG_PENALTY = 1e5;
 const MAX_INT32 = 2147483647;
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escape sequences start with ESC
 const ANSI = /\x1b\[(?:[0-9]{1,3}(?:;[0-9]{1,3})*)?[m|K]/g;
 const DECIMAL = /^-?(?:\d{1,3}(?:,\d{3})*|\d+)(?:\.\d+)?$/;
 const COMBINING = /^[\p{Mn}\p{Me}]$/u;
@@ -180,8 +181,12 @@ class BoxTable {
   private readonly body: string[][][] = [];
 
   constructor(headers: readonly string[], rows: readonly (readonly string[])[]) {
-    headers.forEach((h, i) => this.header.push(this.cellLines(h, i, -1)));
-    rows.forEach((row, r) => this.body.push(row.map((v, i) => this.cellLines(v, i, r))));
+    headers.forEach((h, i) => {
+      this.header.push(this.cellLines(h, i, -1));
+    });
+    rows.forEach((row, r) => {
+      this.body.push(row.map((v, i) => this.cellLines(v, i, r)));
+    });
   }
 
   /** Splits (and wraps) one cell, widening its column and heightening its row. */
@@ -246,7 +251,9 @@ class BoxTable {
   render(): string {
     let out = this.rule();
     out += this.headingLines();
-    this.body.forEach((cells, r) => (out += this.rowLines(cells, r)));
+    this.body.forEach((cells, r) => {
+      out += this.rowLines(cells, r);
+    });
     return out + this.rule();
   }
 }

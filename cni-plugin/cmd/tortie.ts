@@ -87,7 +87,7 @@ async function forward(inv: Invocation, command: AgentCommand, valid?: GcAttachm
   log.info(`${command} request`, { ...ids, Netns: inv.netns, Network: conf.name });
   log.debug('forwarding to tortie-node', { Socket: conf.agentSocket, CNIVersion: inv.cniVersion, IPAM: conf.ipam.type });
   const started = Date.now();
-  let resp;
+  let resp: Awaited<ReturnType<typeof callAgent>>;
   try {
     resp = await callAgent(conf.agentSocket, buildRequest(inv, command, valid), COMMAND_TIMEOUTS[command]);
   } catch (e) {

@@ -193,7 +193,7 @@ test('mesh: passive towards greater addresses; mesh disabled and RR notes', () =
   assert.doesNotMatch(protocolBlock(conf, 'Mesh_10_0_0_11'), /passive/);
   assert.match(protocolBlock(conf, 'Mesh_10_0_0_13'), /passive on; # Mesh is unidirectional/);
   assert.match(conf, /# Skipping ourselves \(10\.0\.0\.12\)/);
-  assert.match(conf, /route 10\.233\.88\.0\/24 blackhole;\n  route 10\.233\.113\.0\/24 blackhole;/);
+  assert.match(conf, /route 10\.233\.88\.0\/24 blackhole;\n {2}route 10\.233\.113\.0\/24 blackhole;/);
   const off = renderBirdConfig(buildBgpModel(inputFor(meshDisabledScenario(), 'playcekube-master03')), PATHS);
   assert.match(off, /# Node-to-node mesh disabled/);
   assert.doesNotMatch(off, /^protocol bgp/m);
@@ -229,15 +229,15 @@ test('global peers: password, port, eBGP AS', () => {
     protocolBlock(conf, 'Global_10_0_0_1'),
     '  neighbor 10.0.0.1 as 65001;\n  source address 10.0.0.14;\n  ttl security off;\n  multihop;\n  password "tor pass #2";\n',
   );
-  assert.match(protocolBlock(conf, 'Global_10_0_0_5_port_1790'), /^  neighbor 10\.0\.0\.5 port 1790 as 64512;$/m);
+  assert.match(protocolBlock(conf, 'Global_10_0_0_5_port_1790'), /^ {2}neighbor 10\.0\.0\.5 port 1790 as 64512;$/m);
   assert.match(conf, /# No node-specific peers configured\./);
 });
 
 test('kitchen sink: every option where it belongs', () => {
   const w2 = renderBirdConfig(buildBgpModel(inputFor(kitchenSinkScenario(), 'playcekube-worker02')), PATHS);
   assert.match(w2, /^log stderr all;$/m, 'Debug');
-  assert.match(w2, /^  debug all;$/m);
-  assert.match(w2, /^  local port 1179;$/m);
+  assert.match(w2, /^ {2}debug all;$/m);
+  assert.match(w2, /^ {2}local port 1179;$/m);
   assert.match(w2, /interface -"docker\*", -"cali\*", -"kube-ipvs\*", -"tunl0", -"vxlan\*\.calico", -"wireguard\.cali", -"wg-v6\.cali", "\*";/);
   // disableBGPExport first, then the blocks, services, pools.
   const exp = /function tortie_export_to_bgp_peers_v4\(\)\n\{\n([\s\S]*?)\n\}/.exec(w2)![1];
@@ -255,8 +255,8 @@ test('kitchen sink: every option where it belongs', () => {
     ],
   );
   // programClusterRoutes Disabled: no pool route is programmed.
-  assert.match(w2, /programClusterRoutes is Disabled, the agent programs these\n  if \( net ~ 10\.240\.0\.0\/16 \) then \{ reject; \}/);
-  assert.match(protocolBlock(w2, 'Mesh_10_0_0_13'), /neighbor 10\.0\.0\.13 port 1179 as 64512;\n  source address 10\.0\.0\.15;\n  strict bind on;\n  password "mesh-pass-1";\n  graceful restart time 90;/);
+  assert.match(w2, /programClusterRoutes is Disabled, the agent programs these\n {2}if \( net ~ 10\.240\.0\.0\/16 \) then \{ reject; \}/);
+  assert.match(protocolBlock(w2, 'Mesh_10_0_0_13'), /neighbor 10\.0\.0\.13 port 1179 as 64512;\n {2}source address 10\.0\.0\.15;\n {2}strict bind on;\n {2}password "mesh-pass-1";\n {2}graceful restart time 90;/);
   assert.match(protocolBlock(w2, 'Mesh_10_0_0_14'), /neighbor 10\.0\.0\.14 as 65010;/);
   assert.equal(
     protocolBlock(w2, 'Global_10_0_0_1'),
@@ -274,27 +274,27 @@ test('kitchen sink: every option where it belongs', () => {
     ].join('\n'),
   );
   // sourceAddress None, but bindMode NodeIP needs the local address for strict bind.
-  assert.match(protocolBlock(w2, 'Global_10_0_0_3'), /source address 10\.0\.0\.15;\n  strict bind on;[\s\S]*ipv4 \{ next hop self; \};/);
+  assert.match(protocolBlock(w2, 'Global_10_0_0_3'), /source address 10\.0\.0\.15;\n {2}strict bind on;[\s\S]*ipv4 \{ next hop self; \};/);
   // On master01 (Info, port 179, programClusterRoutes default): pools by mode.
   const m1 = renderBirdConfig(buildBgpModel(inputFor(kitchenSinkScenario(), 'playcekube-master01')), PATHS);
   assert.doesNotMatch(m1, /local port/);
   assert.doesNotMatch(m1, /strict bind/);
   assert.doesNotMatch(protocolBlock(m1, 'Global_10_0_0_3'), /source address/);
   const kp = /filter tortie_kernel_programming_v4\n\{\n([\s\S]*?)\n\}/.exec(m1)![1];
-  assert.match(kp, /10\.233\.64\.0\/18, IPIP Always\): the agent programs these \(via tunl0 onlink, which BIRD 2 cannot\)\n  if \( net ~ 10\.233\.64\.0\/18 \) then \{ reject; \}/);
+  assert.match(kp, /10\.233\.64\.0\/18, IPIP Always\): the agent programs these \(via tunl0 onlink, which BIRD 2 cannot\)\n {2}if \( net ~ 10\.233\.64\.0\/18 \) then \{ reject; \}/);
   assert.match(kp, /10\.250\.0\.0\/16, VXLAN Always\): the agent programs these \(via vxlan\.calico onlink/);
   assert.match(kp, /10\.246\.0\.0\/16, IPIP CrossSubnet\): the agent programs these/);
-  assert.match(kp, /# IP pool flat-pool \(10\.240\.0\.0\/16, no encapsulation\)\n  if \( net ~ 10\.240\.0\.0\/16 \) then \{ accept; \}/);
-  assert.match(kp, /# Service CIDR 10\.233\.0\.0\/18: advertised, never programmed\n  if \( net ~ 10\.233\.0\.0\/18 \) then \{ reject; \}/);
+  assert.match(kp, /# IP pool flat-pool \(10\.240\.0\.0\/16, no encapsulation\)\n {2}if \( net ~ 10\.240\.0\.0\/16 \) then \{ accept; \}/);
+  assert.match(kp, /# Service CIDR 10\.233\.0\.0\/18: advertised, never programmed\n {2}if \( net ~ 10\.233\.0\.0\/18 \) then \{ reject; \}/);
 });
 
 test('dual stack: IPv6 channels, filters, kernel and static protocols', () => {
   const conf = renderBirdConfig(buildBgpModel(inputFor(dualStackScenario(), 'playcekube-worker02')), PATHS);
-  assert.match(conf, /protocol direct direct1 \{\n  ipv4;\n  ipv6;\n/);
-  assert.match(conf, /protocol kernel kernel6 \{\n  ipv6 \{\n    import filter tortie_kernel_learn_v6;\n    export filter tortie_kernel_programming_v6;/);
-  assert.match(conf, /protocol static static6 \{\n  ipv6;\n  # IP blocks for this host\.\n  route fd80:24e2:f998:72d6:5::\/122 blackhole;\n\}/);
-  assert.match(conf, /template bgp bgp_peer_v6 from bgp_template \{\n  ipv6 \{/);
-  assert.match(protocolBlock(conf, 'Mesh_fd00_10__11'), /neighbor fd00:10::11 as 64512;\n  source address fd00:10::15;/);
+  assert.match(conf, /protocol direct direct1 \{\n {2}ipv4;\n {2}ipv6;\n/);
+  assert.match(conf, /protocol kernel kernel6 \{\n {2}ipv6 \{\n {4}import filter tortie_kernel_learn_v6;\n {4}export filter tortie_kernel_programming_v6;/);
+  assert.match(conf, /protocol static static6 \{\n {2}ipv6;\n {2}# IP blocks for this host\.\n {2}route fd80:24e2:f998:72d6:5::\/122 blackhole;\n\}/);
+  assert.match(conf, /template bgp bgp_peer_v6 from bgp_template \{\n {2}ipv6 \{/);
+  assert.match(protocolBlock(conf, 'Mesh_fd00_10__11'), /neighbor fd00:10::11 as 64512;\n {2}source address fd00:10::15;/);
   assert.match(protocolBlock(conf, 'Global_fd00_10__1_port_1790'), /neighbor fd00:10::1 port 1790 as 65001;/);
   assert.match(conf, /# Skipping ourselves \(10\.0\.0\.15\)\n# Skipping ourselves \(fd00:10::15\)/);
   // IPv4 filters never mention IPv6 prefixes and vice versa.
@@ -306,7 +306,7 @@ test('blackholes into the kernel only when asked', () => {
   const model = buildBgpModel(inputFor(seedScenario(), 'playcekube-worker02'));
   assert.doesNotMatch(renderBirdConfig(model, PATHS), /RTS_STATIC/);
   const conf = renderBirdConfig(model, PATHS, { exportBlackholesToKernel: true });
-  assert.match(conf, /if \( source = RTS_STATIC && net = 10\.233\.106\.0\/24 \) then \{ accept; \} # blackhole for block 10\.233\.106\.0\/24\n  # Only routes learned/);
+  assert.match(conf, /if \( source = RTS_STATIC && net = 10\.233\.106\.0\/24 \) then \{ accept; \} # blackhole for block 10\.233\.106\.0\/24\n {2}# Only routes learned/);
 });
 
 test('paths: socket, log file, bird arguments; unsafe strings refused', () => {

@@ -62,6 +62,7 @@ function c(s: string): string {
 }
 
 function quoted(s: string, what: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   if (/["\\\u0000-\u001f\u007f]/.test(s)) throw new BirdConfigError(`${what} ${JSON.stringify(s)} cannot be written in BIRD's configuration`);
   return `"${s}"`;
 }

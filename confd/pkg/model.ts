@@ -191,6 +191,7 @@ export function durationSeconds(v: unknown): number | undefined {
 /** Refuses a password BIRD cannot carry unambiguously, or the kernel cannot use as a TCP-MD5 key. */
 export function checkPassword(pw: string, what: string): string {
   if (pw === '') throw new BgpModelError(`${what}: the password is empty`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   if (/["\\]/.test(pw) || /[\u0000-\u001f\u007f]/.test(pw)) {
     throw new BgpModelError(`${what}: the password contains a quote, a backslash or a control character, which BIRD's configuration cannot carry`);
   }
@@ -344,7 +345,7 @@ export function buildBgpModel(input: BuildBgpModelInput): BgpModel {
     else if (dfltAS !== undefined) [asNumber, asSource] = [dfltAS, 'defaultConfiguration'];
     const rr = str(bgp.routeReflectorClusterID);
     const rrIP = rr ? parseIP(rr) : undefined;
-    if (rr && (!rrIP || rrIP.version !== 4)) notes.push(`Node ${name}: routeReflectorClusterID ${JSON.stringify(rr)} is not an IPv4 address; ignored`);
+    if (rr && (rrIP?.version !== 4)) notes.push(`Node ${name}: routeReflectorClusterID ${JSON.stringify(rr)} is not an IPv4 address; ignored`);
     nodes.set(name, {
       name,
       labels: { ...(r.metadata.labels ?? {}) },
@@ -370,7 +371,7 @@ export function buildBgpModel(input: BuildBgpModelInput): BgpModel {
     routerId = hashRouterId(me.name);
   } else {
     const ip = parseIP(input.routerId);
-    if (!ip || ip.version !== 4) throw new BgpModelError(`router id ${JSON.stringify(input.routerId)} is not an IPv4 address (or "hash")`);
+    if (ip?.version !== 4) throw new BgpModelError(`router id ${JSON.stringify(input.routerId)} is not an IPv4 address (or "hash")`);
     routerId = formatIP(ip);
   }
 

@@ -265,7 +265,7 @@ export function canonicalV4Intervals(list: Iterable<string>): string[] {
       prefix = m[5] === undefined ? 32 : Number(m[5]);
     } else {
       const c = parseCIDR(s.includes('/') ? s : `${s}/32`);
-      if (!c || c.version !== 4) continue;
+      if (c?.version !== 4) continue;
       addr = Number(c.network);
       prefix = c.prefix;
     }
@@ -307,7 +307,7 @@ export function canonicalV6Intervals(list: Iterable<string>): string[] {
   const iv: Array<[bigint, bigint]> = [];
   const one = (s: string): [bigint, bigint] | null => {
     const c = parseCIDR(s.includes('/') ? s : `${s}/128`);
-    if (!c || c.version !== 6) return null;
+    if (c?.version !== 6) return null;
     return [c.network, c.network + (1n << BigInt(128 - c.prefix)) - 1n];
   };
   for (const x of list) {
@@ -328,6 +328,7 @@ export function canonicalV6Intervals(list: Iterable<string>): string[] {
   const merged: Array<[bigint, bigint]> = [];
   for (const [s, e] of iv) {
     const last = merged[merged.length - 1];
+    // biome-ignore lint/complexity/useMathMinMax: bigints; Math.max takes numbers
     if (last && s <= last[1] + 1n) last[1] = last[1] > e ? last[1] : e;
     else merged.push([s, e]);
   }

@@ -144,7 +144,7 @@ export async function routeSource(dest: string, run: IpRunner = runIp): Promise<
 /** Go's net.IP.IsGlobalUnicast for IPv4. */
 export function isGlobalUnicastV4(address: string): boolean {
   const ip = parseIP(address);
-  if (!ip || ip.version !== 4) return false;
+  if (ip?.version !== 4) return false;
   const v = ip.value;
   const first = Number(v >> 24n);
   if (v === 0n || v === 0xffffffffn) return false;
@@ -175,7 +175,7 @@ export function firstMatching(
   const ordered = [...interfaces].sort((a, b) => b.index - a.index);
   for (const i of ordered) {
     if (inc && !inc.test(i.name)) continue;
-    if (exc && exc.test(i.name)) continue;
+    if (exc?.test(i.name)) continue;
     for (const a of i.addresses) {
       if (a.family !== 4 || !isGlobalUnicastV4(a.address)) continue;
       if (nets.length > 0 && !nets.some((n) => cidrContainsIP(n, parseIP(a.address)!))) continue;

@@ -13,6 +13,7 @@ export interface PassRunnerOptions {
   prefixes: readonly string[];
   /** The pass; a throw is logged and counted, the next trigger runs it again. */
   /** One pass; a string it returns becomes the detail of its (ready) health report. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a pass may return nothing or a detail
   pass: () => Promise<void | string>;
   log: Logger;
   /** What the passes do, for log lines ("Routing", "Policy"). */

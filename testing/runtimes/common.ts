@@ -12,9 +12,9 @@ export type ConflistInput = Record<string, unknown> | string;
 export function conflistObject(c: ConflistInput): Record<string, unknown> {
   const o = typeof c === 'string' ? (JSON.parse(c) as unknown) : c;
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new Error('conflist must be a JSON object');
-  const name = (o as Record<string, unknown>)['name'];
+  const name = (o as Record<string, unknown>).name;
   if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new Error(`conflist needs a plain "name" (got ${JSON.stringify(name)})`);
-  if (!Array.isArray((o as Record<string, unknown>)['plugins'])) throw new Error('conflist needs a "plugins" array (a single .conf is not supported here)');
+  if (!Array.isArray((o as Record<string, unknown>).plugins)) throw new Error('conflist needs a "plugins" array (a single .conf is not supported here)');
   return o as Record<string, unknown>;
 }
 

@@ -30,7 +30,7 @@
 // Containers' cgroups are /<namespace>/<name>; the namespace is registered with the node as a cgroup
 // parent to sweep. Stopped by PID (SIGTERM, then SIGKILL).
 
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -198,7 +198,7 @@ export class ContainerdRig implements ContainerRuntime {
     const o = conflistObject(conflist);
     const dir = this.node.cniConfDir;
     for (const e of readdirSync(dir)) rmSync(join(dir, e), { force: true, recursive: true });
-    this.conflistPath = join(dir, `10-${o['name'] as string}.conflist`);
+    this.conflistPath = join(dir, `10-${o.name as string}.conflist`);
     writeFileSync(this.conflistPath, JSON.stringify(o, null, 2));
   }
 

@@ -196,7 +196,7 @@ export class PodmanRig implements ContainerRuntime {
   /** Adds (or replaces) a network: writes <networkDir>/<name>.conflist. */
   addNetwork(conflist: ConflistInput): string {
     const o = conflistObject(conflist);
-    const name = o['name'] as string;
+    const name = o.name as string;
     writeFileSync(join(this.networkDir, `${name}.conflist`), JSON.stringify(o, null, 2));
     if (!this.networks.includes(name)) this.networks.push(name);
     return name;

@@ -94,7 +94,7 @@ export function readRecords(logDir: string): RecordedCall[] {
       plugin: parts.slice(2).join('-'),
       seq: `${parts[0]}-${parts[1]}`,
       env,
-      command: env['CNI_COMMAND'] ?? '',
+      command: env.CNI_COMMAND ?? '',
       stdin,
       config,
       stdout: read(k, 'stdout') ?? '',

@@ -47,7 +47,7 @@ export function rotateIfDue(file: string, opts: RotateOptions = {}): { rotated: 
   try {
     const ext = extname(file);
     const stem = basename(file, ext);
-    const pattern = new RegExp(`^${escape(stem)}-(\\d{4}-\\d{2}-\\d{2}T\\d{2}-\\d{2}-\\d{2}\\.\\d{3})${escape(ext)}$`);
+    const pattern = new RegExp(`^${escapeRegExp(stem)}-(\\d{4}-\\d{2}-\\d{2}T\\d{2}-\\d{2}-\\d{2}\\.\\d{3})${escapeRegExp(ext)}$`);
     const backups = readdirSync(dirname(file))
       .map((n) => ({ n, m: pattern.exec(n) }))
       .filter((b): b is { n: string; m: RegExpExecArray } => b.m !== null)
@@ -69,6 +69,6 @@ export function rotateIfDue(file: string, opts: RotateOptions = {}): { rotated: 
   return { rotated, removed };
 }
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -3,7 +3,7 @@
 import { CniError, ErrCode } from './errors.js';
 
 /** Container IDs and network names share this rule. */
-export const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+export const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export const MAX_IFNAME_LEN = 15;
 
 /** null when valid, otherwise the reason. */

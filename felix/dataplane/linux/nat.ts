@@ -68,7 +68,7 @@ export function natSets(pools: readonly NatPool[]): NatSets {
   const ignored: string[] = [];
   for (const p of pools) {
     const c = parseCIDR(String(p.cidr));
-    if (!c || c.version !== 4) {
+    if (c?.version !== 4) {
       ignored.push(String(p.cidr));
       continue;
     }

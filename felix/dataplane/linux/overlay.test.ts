@@ -382,7 +382,7 @@ describe('VXLAN and no-encap cross-node routing with real packets', { skip: !isR
     let onLine: (() => void) | undefined;
     srv.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
-      let i;
+      let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
         lines.push(JSON.parse(buf.slice(0, i)));
         buf = buf.slice(i + 1);

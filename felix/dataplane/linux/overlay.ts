@@ -14,7 +14,7 @@
 // The Reconciler runs a pass on demand (coalescing requests that arrive during a pass) and every
 // `intervalMs`, so an entry deleted by hand comes back within one interval.
 
-import { CommandError, IP_BIN, IpRoute, parseJsonValues, checkBatchWord } from './iproute.js';
+import { CommandError, IP_BIN, type IpRoute, parseJsonValues, checkBatchWord } from './iproute.js';
 import {
   computeDesired,
   diffState,
@@ -227,7 +227,7 @@ export async function reconcile(input: OverlayInput, options: ReconcileOptions =
       filled.localAddress = `${addr}/${a.prefixlen}`;
     } else filled.localAddress = localSpec;
     if (filled.underlayDevice === undefined) {
-      filled.underlayDevice = (options.vxlan && options.vxlan.parentIfName) || link?.ifname;
+      filled.underlayDevice = (options.vxlan ? options.vxlan.parentIfName : undefined) || link?.ifname;
     }
   }
 

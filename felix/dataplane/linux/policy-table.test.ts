@@ -257,7 +257,7 @@ describe('Calico policy with real packets', { skip: liveSkip }, () => {
     must([IP, 'netns', 'exec', NODE_NS, '/usr/sbin/sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     for (const p of PODS) must([IP, '-n', p.ns, 'link', 'set', 'lo', 'up']);
     const w = driver(PODS.map((p) => ({ op: 'wire', spec: { netns: `/run/netns/${p.ns}`, ifname: 'eth0', hostIfName: p.host, addresses: [`${p.ip}/32`] } })));
-    w.forEach((a) => ok(a));
+    for (const a of w) ok(a);
     for (const p of [...PODS, { ns: NODE_NS }]) children.push(await startServer(p.ns, SERVER));
   });
 
@@ -531,7 +531,7 @@ describe('Calico policy with real packets, dual stack (IPv6)', { skip: liveSkip 
     must([IP, 'netns', 'exec', NODE6_NS, '/usr/sbin/sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
     for (const p of PODS6) must([IP, '-n', p.ns, 'link', 'set', 'lo', 'up']);
     const w = driver6(PODS6.map((p) => ({ op: 'wire', spec: { netns: `/run/netns/${p.ns}`, ifname: 'eth0', hostIfName: p.host, addresses: [`${p.v4}/32`, `${p.v6}/128`] } })));
-    w.forEach((a) => ok(a));
+    for (const a of w) ok(a);
     for (const p of PODS6) children.push(await startServer(p.ns, SERVER6));
   });
 

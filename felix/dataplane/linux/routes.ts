@@ -251,8 +251,8 @@ class Plan {
 
   addRoute(r: DesiredRoute): void {
     const prev = this.routes.get(r.dst);
-    if (prev) return this.warn(`${r.dst}: wanted for ${prev.node ?? prev.kind} and ${r.node ?? r.kind}; keeping the first`);
-    this.routes.set(r.dst, r);
+    if (prev) this.warn(`${r.dst}: wanted for ${prev.node ?? prev.kind} and ${r.node ?? r.kind}; keeping the first`);
+    else this.routes.set(r.dst, r);
   }
 }
 
@@ -278,7 +278,7 @@ function parsePools(input: OverlayInput, plan: Plan): Pool[] {
     const c = parseCIDR(String(p?.cidr));
     const vxlan = normalizeEncapMode(p?.vxlanMode);
     const ipip = normalizeEncapMode(p?.ipipMode);
-    if (!c || c.version !== 4 || !vxlan || !ipip) {
+    if (c?.version !== 4 || !vxlan || !ipip) {
       plan.warn(`ignoring pool ${JSON.stringify(p)}: not an IPv4 pool with valid modes`);
       continue;
     }
@@ -298,7 +298,7 @@ function parseLocal(input: OverlayInput, plan: Plan): Local {
   if (input.localAddress === undefined) return { ip: null, net: null };
   const a = String(input.localAddress);
   const ip = parseIP(a.includes('/') ? a.slice(0, a.indexOf('/')) : a);
-  if (!ip || ip.version !== 4) {
+  if (ip?.version !== 4) {
     plan.warn(`ignoring invalid local address ${JSON.stringify(a)}`);
     return { ip: null, net: null };
   }
@@ -315,7 +315,7 @@ function parseVteps(input: OverlayInput, plan: Plan): Map<string, Vtep> {
     }
     if (v.node === input.nodeName) continue;
     const u = parseIP(String(v.underlayIP));
-    if (!u || u.version !== 4) {
+    if (u?.version !== 4) {
       plan.warn(`ignoring node ${v.node}: invalid underlay address ${JSON.stringify(v.underlayIP)}`);
       continue;
     }
@@ -356,7 +356,7 @@ function planRemoteBlocks(cx: Context): Map<string, string> {
   const blockOwner = new Map<string, string>();
   for (const b of input.remoteBlocks ?? []) {
     const c = parseCIDR(String(b?.cidr));
-    if (!c || c.version !== 4 || typeof b.node !== 'string') {
+    if (c?.version !== 4 || typeof b.node !== 'string') {
       plan.warn(`ignoring remote block ${JSON.stringify(b)}`);
       continue;
     }
@@ -440,7 +440,7 @@ function planTunnels(cx: Context, blockOwner: ReadonlyMap<string, string>): { ne
     fdb.push({ mac: v.mac, dst: formatIP(v.underlay), dev: o.dev });
     const tip = parseIP(v.tunnel)!;
     const tpool = poolFor(cx.pools, { version: 4, network: tip.value, prefix: 32 });
-    const inVxlanPool = !tpool || tpool.vxlan !== 'Never';
+    const inVxlanPool = tpool?.vxlan !== 'Never';
     if (ownerOf(tip) !== v.node && inVxlanPool) {
       plan.addRoute({ ...base, kind: 'vxlan-tunnel', node: v.node, dst: `${v.tunnel}/32`, type: 'unicast', dev: o.dev, scope: 'link' });
     }
@@ -452,7 +452,7 @@ function planTunnels(cx: Context, blockOwner: ReadonlyMap<string, string>): { ne
 function planBlackholes(cx: Context): void {
   for (const b of cx.input.localBlocks ?? []) {
     const c = parseCIDR(String(b));
-    if (!c || c.version !== 4) {
+    if (c?.version !== 4) {
       cx.plan.warn(`ignoring local block ${JSON.stringify(b)}`);
       continue;
     }

@@ -27,9 +27,9 @@ describe('probe matrix', () => {
   it('marks cells against an expectation', () => {
     const exp = parseExpectation('{"default/a": {"other/c": false}, "other/c": {"*": "any"}, "default/b": {"default/a": false}}');
     const text = formatMatrix(keys, m, exp);
-    assert.match(text, /default\/a  -          ok         FAIL\n/);
-    assert.match(text, /default\/b  ok!        -          ok\n/);
-    assert.match(text, /other\/c    ok\?        ok\?        -$/m);
+    assert.match(text, /default\/a {2}- {10}ok {9}FAIL\n/);
+    assert.match(text, /default\/b {2}ok! {8}- {10}ok\n/);
+    assert.match(text, /other\/c {4}ok\? {8}ok\? {8}-$/m);
     assert.deepEqual(mismatches(keys, m, exp), [{ from: 'default/b', to: 'default/a', expected: false, got: true }]);
     assert.match(summary(keys, m, exp), /5\/6 pairs answered; 1 not as expected: default\/b→default\/a \(expected false\)/);
     assert.deepEqual(mismatches(keys, m, parseExpectation('{"default/a": {"other/c": false}}')), []);

@@ -59,7 +59,11 @@ export interface TruthCase {
 /** The evaluator's addresses for the e2e pods: 10.200.<ns index>.<pod index + 10>. */
 export function defaultAddresses(): Record<string, string> {
   const out: Record<string, string> = {};
-  NAMESPACES.forEach((n, i) => PODS.forEach((p, j) => (out[`${n}/${p}`] = `10.200.${i}.${j + 10}`)));
+  NAMESPACES.forEach((n, i) => {
+    PODS.forEach((p, j) => {
+      out[`${n}/${p}`] = `10.200.${i}.${j + 10}`;
+    });
+  });
   return out;
 }
 

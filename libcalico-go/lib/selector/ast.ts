@@ -75,11 +75,11 @@ export function evaluateNode(n: SelectorNode, labels: Labels): boolean {
         case '!=':
           return v !== n.value; // also true when absent
         case 'contains':
-          return v !== undefined && v.includes(n.value);
+          return v?.includes(n.value) === true;
         case 'starts with':
-          return v !== undefined && v.startsWith(n.value);
+          return v?.startsWith(n.value) === true;
         case 'ends with':
-          return v !== undefined && v.endsWith(n.value);
+          return v?.endsWith(n.value) === true;
       }
       return false;
     }

@@ -243,7 +243,7 @@ export function planRouting(snap: RoutingSnapshot, opts: RoutingOptions): Routin
     const host = b.affinity.slice(5);
     if (host === snap.nodeName) continue;
     const c = parseCIDR(b.cidr);
-    if (!c || c.version !== 4) continue;
+    if (c?.version !== 4) continue;
     remoteBlocks.push({ cidr: formatCIDR(c), node: host });
   }
   remoteBlocks.sort((a, b) => (a.cidr < b.cidr ? -1 : a.cidr > b.cidr ? 1 : 0));

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { CompactedError, DatastoreError, UnavailableError } from '../api.js';
 import { backendContract, collect } from '../../../../testing/backend-contract.js';
 import { spawnWorker, type Worker } from '../../../../testing/backend-contract-spawn.js';
-import { EmbeddedBackend, openEmbedded, prefixEnd } from './embedded.js';
+import { type EmbeddedBackend, openEmbedded, prefixEnd } from './embedded.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tortie-embedded-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -133,7 +133,9 @@ describe('embedded store file permissions', () => {
 
 describe('embedded backend', () => {
   const workers: Worker[] = [];
-  after(() => workers.forEach((w) => w.kill()));
+  after(() => {
+    for (const w of workers) w.kill();
+  });
 
   it('prefixEnd bounds exactly the strings with the prefix', () => {
     assert.equal(prefixEnd('/a/b/'), '/a/b0');

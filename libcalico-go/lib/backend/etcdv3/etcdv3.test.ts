@@ -8,7 +8,7 @@ import { DatastoreError, UnavailableError, type WatchEvent } from '../api.js';
 import { backendContract } from '../../../../testing/backend-contract.js';
 import { makeTestPKI } from '../../../../testing/certs.js';
 import { freePort, startEtcd, type TestEtcd } from '../../../../testing/etcd.js';
-import { EtcdV3Backend, openEtcdV3, prefixRangeEnd } from './etcdv3.js';
+import { type EtcdV3Backend, openEtcdV3, prefixRangeEnd } from './etcdv3.js';
 
 const MODULE = new URL('./etcdv3.js', import.meta.url).href;
 

@@ -220,7 +220,7 @@ export class EtcdV3Backend implements Backend {
             ...(last === undefined ? {} : { start_revision: String(last + 1n) }),
           },
         };
-        let stream;
+        let stream: Awaited<ReturnType<EtcdTransport['stream']>>;
         try {
           stream = await this.t.stream(`${API}/watch`, body, ac.signal);
         } catch (e) {
