@@ -97,6 +97,33 @@ function felixField(ft) {
 }
 const felixSpec = obj(Object.fromEntries(Object.entries(FELIX_FIELDS).map(([k, ft]) => [k, felixField(ft)])));
 
+// CalicoNodeStatus status (Calico's types: BGPDaemonStatus, CalicoNodePeer, CalicoNodeRoute).
+const birdStatus = obj({ state: S, version: S, routerID: S, lastBootTime: S, lastReconfigurationTime: S });
+const bgpPeer = obj({ peerIP: S, type: S, state: S, since: S });
+const route = obj({ type: S, destination: S, gateway: S, interface: S, learnedFrom: obj({ sourceType: S, peerIP: S }) });
+const tortieEvent = obj({ at: S, reason: S });
+const tortieNodeFacts = obj({
+  agentVersion: S,
+  nodeIP: S,
+  startedAt: S,
+  restarts: I,
+  uncleanRestarts: I,
+  lastRestarts: arr(obj({ at: S, reason: S, previousPid: I, clean: B })),
+  ready: B,
+  notReadyReasons: SL,
+  readinessFlips: arr(obj({ at: S, ready: B, reason: S })),
+  poolEnv: map(),
+  felixEnv: map(),
+  networkingBackend: S,
+  mtu: obj({ pod: I, underlay: I, underlayInterface: S, encapOverhead: I, podInterfaces: arr(I) }),
+  kernel: map(),
+  nftTables: SL,
+  policy: obj({ passes: I, repairs: I, lastRepairs: arr(tortieEvent) }),
+  routeChanges: arr(obj({ at: S, destination: S, from: S, to: S })),
+  birdConfigHash: S,
+  bgpPeerReasons: map(),
+});
+
 const kccControllers = obj({
   node: obj({
     reconcilerPeriod: S,
@@ -173,7 +200,14 @@ const KINDS = [
   })],
   ['blockaffinities', 'BlockAffinity', 'Cluster', [], obj({ state: S, node: S, type: S, cidr: S, deleted: S }, { required: ['cidr', 'deleted', 'node', 'state'] })],
   ['caliconodestatuses', 'CalicoNodeStatus', 'Cluster', [], obj({ node: S, classes: SL, updatePeriodSeconds: I }),
-    obj({ lastUpdated: S, agent: obj({ birdV4: map(S), birdV6: map(S) }), bgp: obj({ numberEstablishedV4: I, numberEstablishedV6: I, numberNotEstablishedV4: I, numberNotEstablishedV6: I }) })],
+    obj({
+      lastUpdated: S,
+      agent: obj({ birdV4: birdStatus, birdV6: birdStatus }),
+      bgp: obj({ numberEstablishedV4: I, numberEstablishedV6: I, numberNotEstablishedV4: I, numberNotEstablishedV6: I, peersV4: arr(bgpPeer), peersV6: arr(bgpPeer) }),
+      routes: obj({ routesV4: arr(route), routesV6: arr(route) }),
+      // Tortie's node facts for `tortiectl cluster check` (not Calico's; its readers ignore it).
+      tortie: tortieNodeFacts,
+    })],
   ['clusterinformations', 'ClusterInformation', 'Cluster', [], obj({ clusterGUID: S, clusterType: S, calicoVersion: S, datastoreReady: B, variant: S })],
   ['felixconfigurations', 'FelixConfiguration', 'Cluster', [], felixSpec],
   ['globalnetworkpolicies', 'GlobalNetworkPolicy', 'Cluster', [], obj({ ...policyBase, doNotTrack: B, preDNAT: B, applyOnForward: B, namespaceSelector: S }),

@@ -69,6 +69,13 @@ const table: KindInfo[] = [
     aliases: ['clusterinformation', 'clusterinfo'],
   },
   {
+    // Written by each node's agent (status); spec.node names the node it reports on.
+    kind: 'CalicoNodeStatus',
+    plural: 'caliconodestatuses',
+    namespaced: false,
+    aliases: ['caliconodestatus', 'caliconodestatuses', 'cns'],
+  },
+  {
     kind: 'KubeControllersConfiguration',
     plural: 'kubecontrollersconfigurations',
     namespaced: false,

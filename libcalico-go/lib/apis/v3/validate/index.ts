@@ -11,6 +11,7 @@ import { API_VERSION, KINDS, kindInfo } from '../kinds.js';
 import { type Issue, ValidationError } from '../errors.js';
 import type { ObjectMeta, Resource } from '../resource.js';
 import { validateBGPConfigurationSpec, validateBGPPeerSpec } from './bgp.js';
+import { validateCalicoNodeStatusSpec } from './caliconodestatus.js';
 import { validateClusterInformationSpec } from './clusterinfo.js';
 import { type Obj, Ctx, checkKnown, isObj, readObj, sortKeysDeep } from './context.js';
 import { validateHostEndpointSpec, validateWorkloadEndpointSpec } from './endpoints.js';
@@ -62,10 +63,11 @@ const specValidators: Record<string, (a: SpecArgs) => Obj> = {
   FelixConfiguration: (a) => validateFelixConfigurationSpec(a.ctx, a.spec),
   ClusterInformation: (a) => validateClusterInformationSpec(a.ctx, a.spec),
   KubeControllersConfiguration: (a) => validateKubeControllersConfigurationSpec(a.ctx, a.spec),
+  CalicoNodeStatus: (a) => validateCalicoNodeStatusSpec(a.ctx, a.spec),
 };
 
 /** Kinds whose Calico type has a status block (passed through unchecked; the owner writes it). */
-const WITH_STATUS = new Set(['IPPool', 'Tier', 'NetworkPolicy', 'GlobalNetworkPolicy', 'Node', 'KubeControllersConfiguration']);
+const WITH_STATUS = new Set(['IPPool', 'Tier', 'NetworkPolicy', 'GlobalNetworkPolicy', 'Node', 'KubeControllersConfiguration', 'CalicoNodeStatus']);
 
 function fail(kind: string, name: string | undefined, path: string, value: unknown, message: string): never {
   const issue: Issue = { path, value, message: `${path}: ${message}` };
