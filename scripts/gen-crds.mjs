@@ -113,14 +113,14 @@ const tortieNodeFacts = obj({
   notReadyReasons: SL,
   readinessFlips: arr(obj({ at: S, ready: B, reason: S })),
   poolEnv: map(),
+  poolDrift: arr(obj({ variable: S, envValue: S, pool: S, field: S, expected: S, actual: S, message: S })),
   felixEnv: map(),
   networkingBackend: S,
-  mtu: obj({ pod: I, underlay: I, underlayInterface: S, encapOverhead: I, podInterfaces: arr(I) }),
+  mtu: obj({ pod: I, underlay: I, underlayInterface: S, podInterfaces: arr(I) }),
   kernel: map(),
   nftTables: SL,
   policy: obj({ passes: I, repairs: I, lastRepairs: arr(tortieEvent) }),
   routeChanges: arr(obj({ at: S, destination: S, from: S, to: S })),
-  birdConfigHash: S,
   bgpPeerReasons: map(),
 });
 

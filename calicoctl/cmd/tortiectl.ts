@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { type FlagSpec, type ParsedArgs, UsageError, flag, parseArgs } from '../commands/args.js';
 import { connect } from '../commands/client.js';
+import { CLUSTER_USAGE, cmdCluster } from '../commands/cluster.js';
 import { cmdIpamCheck, cmdIpamConfigure, cmdIpamRelease, cmdIpamShow } from '../commands/ipam.js';
 import { NODE_USAGE, cmdNodeChecksystem, cmdNodeStatus } from '../commands/node.js';
 import { POLICY_USAGE, cmdPolicy } from '../commands/policy.js';
@@ -27,6 +28,8 @@ const USAGE = `Usage:
                  "calicoctl node status"; --run-dir=<dir> picks the agent whose
                  <dir>/cni.sock answers, default $TORTIE_RUN_DIR or /var/run/tortie)
                  and checksystem (what this host lacks to run Tortie).
+    cluster      Check the whole cluster: "cluster check [-o json] [--window=10m]" lists
+                 what is wrong (drift, routes, restarts, MTU, odd nodes, BGP, IPAM).
     policy       Explain policy: "policy explain SRC DST [PORT/PROTO]" tells whether a
                  packet is allowed and which tier, policy and rule decides.
     version      Display the version of this binary.
@@ -133,6 +136,11 @@ async function main(argv: string[]): Promise<void> {
     const h = sub === 'status' ? cmdNodeStatus : sub === 'checksystem' ? cmdNodeChecksystem : undefined;
     if (!h) throw new UsageError(`node needs one of: status, checksystem${sub ? ` (got ${JSON.stringify(sub)})` : ''}`);
     return h(p, io);
+  }
+  if (verb === 'cluster') {
+    const p = parseArgs(rest, [...COMMON, { name: 'output', short: 'o', value: true }, { name: 'window', value: true }]);
+    if (flag(p, 'help') === 'true') return io.out(CLUSTER_USAGE);
+    return withStore(p, (s) => cmdCluster(s, p, io));
   }
   if (verb === 'policy') {
     const p = parseArgs(rest, COMMON);

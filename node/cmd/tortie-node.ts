@@ -10,6 +10,8 @@ import { configureKernel, ipv4OnlyPodDataplane, podnet } from '../../felix/index
 import { fileSecretResolver } from '../../confd/pkg/index.js';
 import { type AgentContext, type CniHandler, startAgent } from '../pkg/agent.js';
 import { parseAgentConfig } from '../pkg/config.js';
+import { NodeStatusWriter, RunRecord } from '../pkg/nodestatus.js';
+import { findPoolDrift, tortieVersion } from '../pkg/startup.js';
 import { PolicyLoop } from '../pkg/policy/loop.js';
 import { RoutingLoop } from '../pkg/routing/loop.js';
 import { parseNetworkingBackend } from '../pkg/routing/plan.js';
@@ -84,6 +86,23 @@ try {
   // Signals are handled here: the policy and routing loops (and BIRD) stop before the agent.
   const agent = await startAgent(process.env, { cniHandler, handleSignals: false });
   const ctx = agent.context;
+  // This run in $TORTIE_STATE_DIR/agent-runs.json (restart counts and reasons for CalicoNodeStatus).
+  const runs = new RunRecord(agent.config.stateDir);
+  const nodeStatus = new NodeStatusWriter({
+    nodeName: agent.nodeName,
+    store: () => ctx.store(),
+    log: ctx.log.child('nodestatus.ts'),
+    health: agent.health,
+    metrics: ctx.metrics,
+    env: process.env,
+    runs,
+    runDir: agent.config.runDir,
+    nodeIP: () => ctx.startupResult()?.ipv4Address?.split('/')[0],
+    podMTU: () => ctx.startupResult()?.mtu?.podMTU,
+    poolDrift: (pools) => findPoolDrift(agent.config.defaultPool, pools),
+    version: tortieVersion(),
+    defaultPeriodS: Number(process.env.TORTIE_NODE_STATUS_PERIOD) || undefined,
+  });
   const { backend, warning } = parseNetworkingBackend(process.env.CALICO_NETWORKING_BACKEND);
   if (warning) ctx.log.warn(warning);
   let routing: RoutingLoop | null = null;
@@ -125,6 +144,7 @@ try {
       }
       policy.start();
       policyStarted(policy);
+      nodeStatus.start();
     },
     () => undefined,
   );
@@ -133,9 +153,11 @@ try {
     stopping = true;
     ctx.log.info(`Received ${sig}: shutting down`);
     void (async () => {
+      nodeStatus.stop();
       await policy?.stop().catch(() => undefined);
       await routing?.stop().catch(() => undefined);
       await agent.stop();
+      runs.stopped(`received ${sig}`);
       // Everything of ours is stopped: exit now rather than wait for stray timers (BirdSupervisor's
       // stop keeps a 5 s timer running after BIRD has exited).
       process.exit(process.exitCode ?? 0);
