@@ -295,6 +295,8 @@ function mtu(f: ClusterFacts, facts: readonly NodeFacts[]): Finding[] {
   return out;
 }
 
+const ownTable = (t: string) => / tortie-/.test(t);
+
 /** The settings compared across nodes for `odd-node` (MTU and pool env have their own findings). */
 export function comparableSettings(n: NodeFacts, felix: readonly Resource[]): Map<string, string> {
   const m = new Map<string, string>();
@@ -302,7 +304,9 @@ export function comparableSettings(n: NodeFacts, felix: readonly Resource[]): Ma
   m.set('networking backend', n.t.networkingBackend ?? '');
   m.set('agent version', n.t.agentVersion ?? '');
   for (const [k, v] of Object.entries(n.t.kernel ?? {})) m.set(`sysctl ${k}`, v);
-  m.set('nftables tables', (n.t.nftTables ?? []).join(', '));
+  // Tortie's own tables (a node without inet tortie-filter enforces no policy); other tables are
+  // the operator's and may differ by design (they show in the BGP finding's evidence).
+  m.set("Tortie's nftables tables", (n.t.nftTables ?? []).filter(ownTable).join(', '));
   const def = felix.find((c) => c.metadata.name === 'default');
   const own = felix.find((c) => c.metadata.name === `node.${n.node}`);
   const fcs = { ...obj(def?.spec), ...obj(own?.spec) };
@@ -349,6 +353,8 @@ function bgp(f: ClusterFacts, facts: readonly NodeFacts[]): Finding[] {
     }
     if (ev.length === 0) continue;
     if (n.t.ready === false) ev.push(`${n.node} not ready: ${(n.t.notReadyReasons ?? []).join('; ')}`);
+    const foreign = (n.t.nftTables ?? []).filter((t) => !ownTable(t));
+    if (foreign.length) ev.push(`nftables tables on ${n.node} that are not Tortie's: ${foreign.join(', ')} (a firewall rule may block TCP 179)`);
     out.push({
       kind: 'bgp',
       severity: 'error',

@@ -232,7 +232,8 @@ protocol bgp Mesh_${peer.split('.').join('_')} {
     }
   });
 
-  const table = (peer: string, since: string) =>
+  // calicoctl's output, then the line on why the node itself is not listed.
+  const table = (peer: string, since: string, self: string) =>
     lines(
       'Calico process is running.',
       '',
@@ -246,20 +247,21 @@ protocol bgp Mesh_${peer.split('.').join('_')} {
       'IPv6 BGP status',
       'No IPv6 peers found.',
       '',
+      `Note: the table lists the BGP peers of this node (${self}); the node itself is not listed because a node is not its own peer.`,
     );
   const sinceOf = (out: string) => /\| up {4}\| (\d\d:\d\d:\d\d) \|/.exec(out)?.[1] ?? 'no since column';
 
   it('node status --run-dir prints the calicoctl table for the mesh peer', async () => {
-    const r = await runCtl(['node', 'status', '--run-dir', dirA], ENV);
+    const r = await runCtl(['node', 'status', '--run-dir', dirA], { ...ENV, NODENAME: 'node-a' });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
-    assert.equal(r.stdout, table('10.0.0.12', sinceOf(r.stdout)));
+    assert.equal(r.stdout, table('10.0.0.12', sinceOf(r.stdout), 'node-a'));
   });
 
   it('TORTIE_RUN_DIR selects the other node', async () => {
-    const r = await runCtl(['node', 'status'], { ...ENV, TORTIE_RUN_DIR: dirB });
+    const r = await runCtl(['node', 'status'], { ...ENV, TORTIE_RUN_DIR: dirB, NODENAME: 'node-b' });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, table('10.0.0.11', sinceOf(r.stdout)));
+    assert.equal(r.stdout, table('10.0.0.11', sinceOf(r.stdout), 'node-b'));
   });
 
   it('says when the agent is not running (no live cni.sock in the run dir)', async () => {

@@ -24,7 +24,7 @@
 //   binaries; net.ipv4.ip_forward.
 import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, readdirSync } from 'node:fs';
-import { release } from 'node:os';
+import { hostname, release } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BirdcError, birdCommand } from '../../confd/pkg/index.js';
@@ -178,7 +178,28 @@ export async function cmdNodeStatus(p: ParsedArgs, io: Io, d: Partial<NodeDeps> 
   const { runDir, source } = resolveRunDir(flag(p, 'run-dir'), deps.env);
   if (!(await agentRunning(runDir, source, deps))) throw new Error(NOT_RUNNING);
   const view = (await queryBird(birdSockets(runDir, source))) ?? { ipv4: { running: false }, ipv6: { running: false } };
-  io.out(renderNodeStatus(view));
+  io.out(renderNodeStatus(view) + selfNote(view, localNodeName(deps.env)));
+}
+
+/** This node's name: NODENAME, else the agent's nodename file ($TORTIE_STATE_DIR, /var/lib/tortie), else the hostname. */
+export function localNodeName(env: Record<string, string | undefined>): string {
+  if (env.NODENAME) return env.NODENAME;
+  try {
+    const n = readFileSync(join(env.TORTIE_STATE_DIR ?? '/var/lib/tortie', 'nodename'), 'utf8').trim();
+    if (n) return n;
+  } catch {
+    // no agent state here
+  }
+  return hostname();
+}
+
+/**
+ * The line that answers "why is this node not in the table" (after calicoctl's own output): the
+ * table lists this node's BGP peers, and a node is never its own peer.
+ */
+export function selfNote(view: NodeStatusView, node: string): string {
+  if (!view.ipv4.running || !('peers' in view.ipv4) || view.ipv4.peers.length === 0) return '';
+  return `Note: the table lists the BGP peers of this node (${node}); the node itself is not listed because a node is not its own peer.\n`;
 }
 
 // ---------------------------------------------------------------------------------------------

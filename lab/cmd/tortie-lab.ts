@@ -3,6 +3,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseExpectation } from '../../libcalico-go/lib/policy/matrix.js';
 import { caseFiles } from '../../libcalico-go/lib/policy/truth-table.js';
+import { FAULTS, breakFault, healFault, parseFault } from '../pkg/faults.js';
 import * as lab from '../pkg/lab.js';
 import { parseDuration } from '../pkg/readiness.js';
 import { formatCase, formatTotals, runTruth, truthJson } from '../pkg/truth.js';
@@ -20,6 +21,8 @@ const USAGE = `Usage:
   tortie-lab exec N (NODE | NS/POD) -- CMD...
   tortie-lab probe N [--port P] [--proto tcp|udp|icmp] [--timeout MS] [--json] [--expect FILE]
   tortie-lab ctl N [--node NODE] [--wait D | --no-wait] -- TORTIECTL-ARGS...
+  tortie-lab break N FAULT [--node NODE]   (FAULT: ${FAULTS.join(', ')}; default node: the last)
+  tortie-lab heal N FAULT                  (undoes exactly what break did)
   tortie-lab down N
   tortie-lab list
 
@@ -236,6 +239,14 @@ async function main(argv: string[]): Promise<number> {
       const out = lab.renderProbe(r, { json: p.flags.has('json'), expect });
       process.stdout.write(out.text);
       return out.ok ? 0 : 1;
+    }
+    case 'break':
+    case 'heal': {
+      allowOnly(p, ...(verb === 'break' ? ['node'] : []));
+      const [name, fault] = need(p, 2, `${verb} N FAULT`);
+      if (verb === 'break') await breakFault(name!, parseFault(fault!), { node: str(p, 'node') }, log);
+      else await healFault(name!, parseFault(fault!), log);
+      return 0;
     }
     case 'down': {
       allowOnly(p);

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { readAgentOverrides } from './agent-overrides.js';
 import { type Conflist, runConflistAdd, runConflistDel } from './cni-runner.js';
 import { buildUnderlay, hostLines, makePodNs, namespaceLines } from './net.js';
 import { type Expectation, type Matrix, formatMatrix, matrixJson, mismatches, summary } from '../../libcalico-go/lib/policy/matrix.js';
@@ -255,7 +256,7 @@ async function startAgents(s: LabState, nodes: readonly NodePlan[] = s.plan.node
     mkdirSync(d.runDir, { recursive: true });
     mkdirSync(d.stateDir, { recursive: true });
     writeFileSync(join(d.base, '10-calico.conflist'), JSON.stringify(conflist(s, node), null, 2) + '\n');
-    const p = spawnInNs(node.ns, [BIN('tortie-node')], { ...base, ...agentEnv(s.plan, node, d) }, d.log);
+    const p = spawnInNs(node.ns, [BIN('tortie-node')], { ...base, ...agentEnv(s.plan, node, d), ...readAgentOverrides(d.base) }, d.log);
     const rec = { pid: p.pid, role: `agent:${node.name}`, startTime: p.startTime, log: d.log };
     s.processes.push(rec);
     started.push({ node, rec, socket: d.socket });

@@ -232,7 +232,7 @@ export function routeChanges(before: ReadonlyMap<string, string>, after: Readonl
 
 export function gatewaysByDestination(routes: readonly NodeRoute[]): Map<string, string> {
   const m = new Map<string, string[]>();
-  for (const r of routes) m.set(r.destination, [...(m.get(r.destination) ?? []), r.gateway]);
+  for (const r of routes) m.set(r.destination, [...(m.get(r.destination) ?? []), r.gateway || `dev ${r.interface}`]);
   return new Map([...m].map(([d, g]) => [d, [...new Set(g)].sort().join(',')]));
 }
 
