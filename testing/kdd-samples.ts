@@ -218,6 +218,52 @@ export function fullSamples(ns: string): Record<string, unknown>[] {
     }),
     v3('FelixConfiguration', meta('default'), felixSpecSample()),
     v3('ClusterInformation', meta('default'), { clusterGUID: 'abcdef0123456789abcdef0123456789', clusterType: 'k8s,bgp,kdd', calicoVersion: 'v3.29.1', datastoreReady: true, variant: 'Calico' }),
+    v3('CalicoNodeStatus', meta('w1'), { node: 'w1', classes: ['Agent', 'BGP', 'Routes'], updatePeriodSeconds: 10 }, nodeStatusSample()),
     v3('KubeControllersConfiguration', meta('default'), kcc, { runningConfig: kcc, environmentVars: { ENABLED_CONTROLLERS: 'node' } }),
   ];
+}
+
+/** A CalicoNodeStatus status as tortie-node writes it: Calico's classes and Tortie's facts. */
+function nodeStatusSample(): Record<string, unknown> {
+  const bird = { state: 'Ready', version: '2.0.12', routerID: '10.0.0.11', lastBootTime: '2026-12-04 19:23:03.663', lastReconfigurationTime: '2026-12-04 19:23:03.663' };
+  return {
+    lastUpdated: '2026-12-04T19:23:06Z',
+    agent: { birdV4: bird, birdV6: { ...bird, state: 'NotReady' } },
+    bgp: {
+      numberEstablishedV4: 1,
+      numberNotEstablishedV4: 1,
+      numberEstablishedV6: 0,
+      numberNotEstablishedV6: 0,
+      peersV4: [
+        { peerIP: '10.0.0.12', type: 'NodeMesh', state: 'Established', since: '19:23:05.408' },
+        { peerIP: '10.0.0.13', type: 'NodeMesh', state: 'Active', since: '19:23:05.605' },
+      ],
+      peersV6: [],
+    },
+    routes: {
+      routesV4: [{ type: 'FIB', destination: '10.233.109.0/24', gateway: '10.0.0.12', interface: 'eth0', learnedFrom: { sourceType: 'NodeMesh', peerIP: '10.0.0.12' } }],
+      routesV6: [],
+    },
+    tortie: {
+      agentVersion: 'v0.1.0',
+      nodeIP: '10.0.0.11',
+      startedAt: '2026-12-04T19:23:03.472Z',
+      restarts: 2,
+      uncleanRestarts: 1,
+      lastRestarts: [{ at: '2026-12-04T19:23:03.472Z', reason: 'killed', previousPid: 42, clean: false }],
+      ready: false,
+      notReadyReasons: ['routes: BGP not established with 10.0.0.13 (Active)'],
+      readinessFlips: [{ at: '2026-12-04T19:23:06.511Z', ready: false, reason: 'routes: BGP' }],
+      poolEnv: { CALICO_IPV4POOL_IPIP: 'Off' },
+      poolDrift: [{ variable: 'CALICO_IPV4POOL_IPIP', envValue: 'Off', pool: 'default-pool', field: 'ipipMode', expected: 'Never', actual: 'Always', message: 'm' }],
+      felixEnv: { FELIX_HEALTHENABLED: 'true' },
+      networkingBackend: 'bird',
+      mtu: { pod: 1440, underlay: 1500, underlayInterface: 'eth0', podInterfaces: [1440] },
+      kernel: { 'net.ipv4.ip_forward': '1' },
+      nftTables: ['inet tortie-filter'],
+      policy: { passes: 3, repairs: 1, lastRepairs: [{ at: '2026-12-04T19:23:06Z', reason: 'r' }] },
+      routeChanges: [{ at: '2026-12-04T19:23:06Z', destination: '10.233.109.0/24', from: '10.0.0.12', to: '10.0.0.13' }],
+      bgpPeerReasons: { '10.0.0.13': 'Socket: Connection refused' },
+    },
+  };
 }
