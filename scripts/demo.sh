@@ -3,7 +3,8 @@
 # (playcekube-master01..03, worker01..02) in network namespaces, each running tortie-node with
 # BIRD in a node-to-node mesh; pods are placed through the real CNI path; then the operator's
 # inspection commands from the seed run against it, and every pod probes every other pod; then a
-# Kubernetes NetworkPolicy is enforced by the agents and explained by tortiectl.
+# Kubernetes NetworkPolicy is enforced by the agents and explained by tortiectl; last, the seed's
+# four drifts are injected one by one (tortie-lab break) and found by `tortiectl cluster check`.
 # Everything is removed on exit (namespaces, agents, BIRD, the datastore).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,3 +73,25 @@ show tortiectl policy explain default/nginx-2 default/nginx-1 80/TCP
 lab ctl "$LAB" -- policy explain default/nginx-2 default/nginx-1 80/TCP || true
 show tortiectl policy explain kube-system/coredns-1 default/nginx-1 80/TCP
 lab ctl "$LAB" -- policy explain kube-system/coredns-1 default/nginx-1 80/TCP
+
+step "The seed's drifts, injected one by one and found by tortiectl cluster check"
+# The agents write their CalicoNodeStatus every second here (Calico's default is 10 s), and the check
+# counts events (restarts, next-hop changes) of the last 20 s, so each healed drift ages out quickly.
+for n in master01 master02 master03 worker01 worker02; do
+  lab ctl "$LAB" --no-wait -- patch caliconodestatus "playcekube-$n" -p '{"spec":{"updatePeriodSeconds":1}}' >/dev/null
+done
+check() { lab ctl "$LAB" --no-wait -- cluster check --window 20s "$@"; }
+show tortiectl cluster check;              check
+finds() { # FAULT: (once the last one has aged out) break it, show what cluster check finds, heal it
+  for _ in $(seq 60); do check >/dev/null 2>&1 && break; sleep 1; done
+  show tortie-lab break "$1";              lab break "$LAB" "$1" | tail -1
+  for _ in $(seq 30); do check >/dev/null 2>&1 || break; sleep 1; done
+  show tortiectl cluster check;            check || true
+  show tortie-lab heal "$1";               lab heal "$LAB" "$1" | tail -1
+}
+finds ipip-env       # calico-node's CALICO_IPV4POOL_IPIP disagrees with the pool's ipipMode
+finds route-flap     # a block "via 10.0.0.12" and moments later "via 10.0.0.13"
+finds restart-loop   # calico-kube-controllers' 79 restarts (here: the node agent killed 3 times)
+finds mtu            # an MTU that does not fit (here: the underlay shrinks under the pods' MTU)
+for _ in $(seq 60); do check >/dev/null 2>&1 && break; sleep 1; done
+show tortiectl cluster check "(all healed)"; check

@@ -113,7 +113,8 @@ describe('cluster check findings', () => {
     ];
     const [x] = only(f, 'routes');
     assert.equal(x!.severity, 'warning');
-    assert.match(x!.finding, /next hop of 10\.233\.64\.0\/24 changed on n2 \(1 time/);
+    assert.match(x!.finding, /next hop of 10\.233\.64\.0\/24 changed 1 time\(s\) in the last 10m \(on n2\)/);
+    assert.match(x!.evidence[0]!, /^n2: 10\.0\.0\.11 → 10\.0\.0\.11,10\.0\.0\.13 \(30s ago\)$/);
     f.windowMs = 10_000;
     assert.deepEqual(findProblems(f), [], 'outside the window it is history');
   });

@@ -194,17 +194,24 @@ function routes(f: ClusterFacts, facts: readonly NodeFacts[]): Finding[] {
       fix: `Only ${o} should advertise ${block}. Find the other holder's source (birdc show route ${block} all on it; ip route show ${block}; a stray BlockAffinity in tortiectl ipam show --show-blocks) and remove it.`,
     });
   }
-  // Next hops that changed within the window (both before and after: a route that came or went with its block is not a flap).
+  // Next hops that changed within the window (both before and after: a route that came or went
+  // with its block is not a flap), one finding per block with every node that saw it.
+  const moved = new Map<string, { node: string; c: { at: string; from: string; to: string } }[]>();
   for (const n of facts) {
-    const ch = (n.t.routeChanges ?? []).filter((c) => inWindow(f, c.at) && c.from !== 'none' && c.to !== 'none' && owner.has(c.destination));
-    if (ch.length === 0) continue;
+    for (const c of n.t.routeChanges ?? []) {
+      if (!inWindow(f, c.at) || c.from === 'none' || c.to === 'none' || !owner.has(c.destination)) continue;
+      moved.set(c.destination, [...(moved.get(c.destination) ?? []), { node: n.node, c }]);
+    }
+  }
+  for (const [block, ch] of moved) {
+    const nodes = [...new Set(ch.map((x) => x.node))];
     out.push({
       kind: 'routes',
       severity: 'warning',
-      nodes: [n.node],
-      finding: `The next hop of ${[...new Set(ch.map((c) => c.destination))].join(', ')} changed on ${n.node} (${ch.length} time(s) in the last ${fmtWindow(f.windowMs)})`,
-      evidence: ch.slice(-5).map((c) => `${c.destination}: ${c.from} → ${c.to} (${ago(f.now, c.at)})`),
-      fix: 'A block whose next hop moves between nodes is advertised by two nodes or its owner flaps: see the other findings, BIRD on the nodes involved (birdc show protocols; show route all) and the owner\'s BlockAffinity.',
+      nodes,
+      finding: `The next hop of ${block} changed ${ch.length} time(s) in the last ${fmtWindow(f.windowMs)} (on ${nodes.join(', ')})`,
+      evidence: ch.slice(-6).map(({ node, c }) => `${node}: ${c.from} → ${c.to} (${ago(f.now, c.at)})`),
+      fix: `A block whose next hop moves between nodes is advertised by two nodes or its owner (${owner.get(block)}) flaps: see the other findings, BIRD on the nodes involved (birdc show protocols; show route ${block} all) and the block's affinity.`,
     });
   }
   return out;
