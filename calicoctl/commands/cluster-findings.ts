@@ -190,7 +190,7 @@ function routes(f: ClusterFacts, facts: readonly NodeFacts[]): Finding[] {
       severity: 'error',
       nodes: [...new Set(ev.map((e) => e.split(' ')[0]!))],
       finding: `Block ${block} is advertised or routed by more than one node`,
-      evidence: [`IPAM: ${block} is affine to ${o}`, ...ev.map((e) => `${e} (CalicoNodeStatus routes)`)],
+      evidence: [`IPAM: ${block} is affine to ${o}`, ...ev, 'routes as each node reports them (CalicoNodeStatus status.routes)'],
       fix: `Only ${o} should advertise ${block}. Find the other holder's source (birdc show route ${block} all on it; ip route show ${block}; a stray BlockAffinity in tortiectl ipam show --show-blocks) and remove it.`,
     });
   }

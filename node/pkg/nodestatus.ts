@@ -276,6 +276,7 @@ export class NodeStatusWriter {
   private timer: NodeJS.Timeout | null = null;
   private tick = 0;
   private lastWrite = 0;
+  private lastWarn = 0;
   private wasReady: boolean | null = null;
   private everReady = false;
   private flips: { at: string; ready: boolean; reason: string }[] = [];
@@ -310,14 +311,19 @@ export class NodeStatusWriter {
       const store = this.o.store();
       if (!store) return;
       const rc = new ResourceClient(store);
-      const mine = (await rc.list('CalicoNodeStatus')).filter((r) => (r.spec as Obj | undefined)?.node === this.o.nodeName);
-      const period = Math.min(...mine.map((r) => Number((r.spec as Obj).updatePeriodSeconds) || this.o.defaultPeriodS || DEFAULT_UPDATE_PERIOD_S), this.o.defaultPeriodS ?? DEFAULT_UPDATE_PERIOD_S);
-      const poolRes = await rc.list('IPPool');
-      const pools = poolRes.map((p) => String((p.spec as Obj).cidr ?? '')).filter(Boolean);
-      // Routes are watched every second (changes are events); the status is written each period.
-      const routes = await this.readRoutes(pools);
-      this.drift = this.o.poolDrift(poolRes).map((d) => ({ ...d, expected: String(d.expected), actual: String(d.actual) }));
+      // The datastore is read every 5 s (the pools, this node's CalicoNodeStatus and its period);
+      // the kernel's routes every second (their changes are events); the status written each period.
+      if (this.cache === null || this.tick % 5 === 0 || this.cache.store !== store) {
+        const mine = (await rc.list('CalicoNodeStatus')).filter((r) => (r.spec as Obj | undefined)?.node === this.o.nodeName);
+        const poolRes = await rc.list('IPPool');
+        this.cache = { store, mine, pools: poolRes.map((p) => String((p.spec as Obj).cidr ?? '')).filter(Boolean) };
+        this.drift = this.o.poolDrift(poolRes).map((d) => ({ ...d, expected: String(d.expected), actual: String(d.actual) }));
+      }
       this.tick++;
+      const { mine, pools } = this.cache;
+      const fallback = this.o.defaultPeriodS ?? DEFAULT_UPDATE_PERIOD_S;
+      const period = mine.length > 0 ? Math.min(...mine.map((r) => Number((r.spec as Obj).updatePeriodSeconds) || fallback)) : fallback;
+      const routes = await this.readRoutes(pools);
       if (!this.urgent && Date.now() - this.lastWrite < period * 1000 && mine.length > 0) return;
       this.urgent = false;
       const status = await this.collect(routes);
@@ -332,8 +338,15 @@ export class NodeStatusWriter {
       }
       for (const r of mine) await this.update(rc, r, status);
       this.lastWrite = Date.now();
+      // Read again next tick: the resource versions changed (and a created one now exists).
+      this.cache = null;
     } catch (e) {
-      if (this.tick % 30 === 0) this.o.log.warn(`Could not write CalicoNodeStatus for ${this.o.nodeName}: ${errText(e)}`);
+      // E.g. an update conflict with someone editing the spec: read afresh next time.
+      this.cache = null;
+      if (Date.now() - this.lastWarn >= 60_000) {
+        this.lastWarn = Date.now();
+        this.o.log.warn(`Could not write CalicoNodeStatus for ${this.o.nodeName}: ${errText(e)}`);
+      }
     } finally {
       this.busy = false;
     }
@@ -380,6 +393,7 @@ export class NodeStatusWriter {
 
   private peerSet = new Set<string>();
   private drift: Obj[] = [];
+  private cache: { store: Backend; mine: Resource[]; pools: string[] } | null = null;
 
   private async readRoutes(pools: readonly string[]): Promise<NodeRoute[]> {
     const list = (await json<IpRoute[]>(['/usr/sbin/ip', '-j', '-4', 'route', 'show', 'table', 'main'])) ?? [];
