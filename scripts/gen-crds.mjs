@@ -121,6 +121,7 @@ const tortieNodeFacts = obj({
   nftTables: SL,
   policy: obj({ passes: I, repairs: I, lastRepairs: arr(tortieEvent) }),
   routeChanges: arr(obj({ at: S, destination: S, from: S, to: S })),
+  birdRestarts: arr(tortieEvent),
   bgpPeerReasons: map(),
 });
 

@@ -263,6 +263,7 @@ function nodeStatusSample(): Record<string, unknown> {
       nftTables: ['inet tortie-filter'],
       policy: { passes: 3, repairs: 1, lastRepairs: [{ at: '2026-12-04T19:23:06Z', reason: 'r' }] },
       routeChanges: [{ at: '2026-12-04T19:23:06Z', destination: '10.233.109.0/24', from: '10.0.0.12', to: '10.0.0.13' }],
+      birdRestarts: [{ at: '2026-12-04T19:23:06Z', reason: 'BIRD started again' }],
       bgpPeerReasons: { '10.0.0.13': 'Socket: Connection refused' },
     },
   };

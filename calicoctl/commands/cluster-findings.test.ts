@@ -133,6 +133,15 @@ describe('cluster check findings', () => {
     assert.match(x!.evidence.join('\n'), /pid 3/);
   });
 
+  it('restarts: BIRD started again under its agent, twice in the window', () => {
+    const f = healthy();
+    t(f, 2).birdRestarts = [{ at: ago(900), reason: 'old' }, { at: ago(20), reason: 'BIRD started again (boot b2, previous b1)' }];
+    assert.deepEqual(findProblems(f), []);
+    (t(f, 2).birdRestarts as Obj[]).push({ at: ago(5), reason: 'BIRD started again (boot b3, previous b2)' });
+    const [x] = only(f, 'restarts');
+    assert.match(x!.finding, /BIRD on n3 restarted 2 times/);
+  });
+
   it('restarts: readiness flips, except those explained by BGP sessions', () => {
     const f = healthy();
     t(f, 0).readinessFlips = [
@@ -168,7 +177,7 @@ describe('cluster check findings', () => {
     assert.deepEqual(x!.evidence, ['env FELIX_DEFAULTENDPOINTTOHOSTACTION: Drop (the other 2: (unset))']);
     const g = healthy();
     g.felixConfigs = [...g.felixConfigs, res('FelixConfiguration', 'node.n1', { logSeverityScreen: 'Debug' })];
-    t(g, 1).kernel = { 'net.ipv4.ip_forward': '0' };
+    t(g, 1).kernel = { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '1' };
     const got = only(g, 'odd-node');
     assert.deepEqual(got.map((y) => y.nodes[0]), ['n1', 'n2']);
     [x] = got;
@@ -225,8 +234,8 @@ describe('cluster check findings', () => {
     f.statuses = f.statuses.slice(0, 2);
     t(f, 1).ready = false;
     t(f, 1).notReadyReasons = ['policy: cannot program policy'];
+    t(f, 1).kernel = { 'net.ipv4.ip_forward': '0' };
     const got = only(f, 'node');
-    assert.deepEqual(got.map((x) => x.finding).sort(), ['No CalicoNodeStatus from n3', 'n1 has not reported for 120s', 'n2 is not ready']);
-    assert.equal(got.length, 3);
+    assert.deepEqual(got.map((x) => x.finding).sort(), ['IPv4 forwarding is off on n2', 'No CalicoNodeStatus from n3', 'n1 has not reported for 120s', 'n2 is not ready']);
   });
 });

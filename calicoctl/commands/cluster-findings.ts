@@ -75,6 +75,7 @@ interface Tortie {
   nftTables?: string[];
   policy?: { repairs?: number; lastRepairs?: { at: string; reason: string }[] };
   routeChanges?: { at: string; destination: string; from: string; to: string }[];
+  birdRestarts?: { at: string; reason: string }[];
   bgpPeerReasons?: Record<string, string>;
 }
 
@@ -232,6 +233,17 @@ function restarts(f: ClusterFacts, facts: readonly NodeFacts[]): Finding[] {
         finding: `tortie-node on ${n.node} restarted ${recent.length} times in the last ${fmtWindow(f.windowMs)} without a clean stop (${n.t.restarts ?? 0} restarts in all)`,
         evidence: recent.slice(-3).map((r) => `${ago(f.now, r.at)}: ${r.reason}`),
         fix: `Read the agent's log from before each restart (kubectl logs --previous, or the node's agent.log) and the liveness probe's failures; a process killed from outside (OOM killer, liveness) or a crash at start.`,
+      });
+    }
+    const bird = (n.t.birdRestarts ?? []).filter((r) => inWindow(f, r.at));
+    if (bird.length >= 2) {
+      out.push({
+        kind: 'restarts',
+        severity: 'error',
+        nodes: [n.node],
+        finding: `BIRD on ${n.node} restarted ${bird.length} times in the last ${fmtWindow(f.windowMs)}`,
+        evidence: bird.slice(-3).map((r) => `${ago(f.now, r.at)}: ${r.reason}`),
+        fix: "Read the agent's log (routing/loop.ts: how BIRD exited) and BIRD's configuration (bird.cfg in the agent's run directory).",
       });
     }
     const flips = (n.t.readinessFlips ?? []).filter((x) => !x.ready && inWindow(f, x.at) && nonBgpReason(x.reason));
@@ -470,7 +482,17 @@ function nodesReporting(f: ClusterFacts, facts: readonly NodeFacts[], bgpNodes: 
         evidence: [`CalicoNodeStatus lastUpdated ${n.lastUpdated} (update period ${n.period}s); the facts below are that old`],
         fix: 'Its agent is down or cannot reach the datastore: look at it on the node (tortie-node log, /readiness).',
       });
-    } else if (n.t.ready === false && !bgpNodes.has(n.node)) {
+    } else if (n.t.kernel?.['net.ipv4.ip_forward'] === '0') {
+      out.push({
+        kind: 'node',
+        severity: 'error',
+        nodes: [n.node],
+        finding: `IPv4 forwarding is off on ${n.node}`,
+        evidence: [`net.ipv4.ip_forward = 0 (in the agent's network namespace)`],
+        fix: 'Pods on this node reach nothing beyond it: sysctl -w net.ipv4.ip_forward=1 (tortie-node sets it at start; something turned it off).',
+      });
+    }
+    if (age <= limit && n.t.ready === false && !bgpNodes.has(n.node)) {
       out.push({
         kind: 'node',
         severity: 'error',

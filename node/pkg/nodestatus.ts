@@ -393,6 +393,8 @@ export class NodeStatusWriter {
 
   private peerSet = new Set<string>();
   private drift: Obj[] = [];
+  private birdBoot: string | undefined;
+  private birdRestarts: { at: string; reason: string }[] = [];
   private cache: { store: Backend; mine: Resource[]; pools: string[] } | null = null;
 
   private async readRoutes(pools: readonly string[]): Promise<NodeRoute[]> {
@@ -421,6 +423,13 @@ export class NodeStatusWriter {
       // BIRD not running (VXLAN mode, or down): state NotReady, no peers.
     }
     this.peerSet = new Set(peers.map((p) => p.peerIP));
+    // BIRD restarted under this agent (its supervisor starts it again after a crash or a kill).
+    if (bird.lastBootTime) {
+      if (this.birdBoot && bird.lastBootTime !== this.birdBoot) {
+        this.birdRestarts = [...this.birdRestarts, { at: new Date().toISOString(), reason: `BIRD started again (boot ${bird.lastBootTime}, previous ${this.birdBoot})` }].slice(-KEEP_EVENTS);
+      }
+      this.birdBoot = bird.lastBootTime;
+    }
     const established = peers.filter((p) => p.state === 'Established').length;
     const sum = this.o.health.summary();
     const env = this.o.env;
@@ -461,6 +470,7 @@ export class NodeStatusWriter {
         nftTables: tables.flatMap((t) => (t.table ? [`${t.table.family} ${t.table.name}`] : [])).sort(),
         policy: { passes: this.passes, repairs: this.lastRepairCount ?? 0, lastRepairs: this.repairs },
         routeChanges: this.routeHistory,
+        birdRestarts: this.birdRestarts,
         bgpPeerReasons: Object.fromEntries(peers.filter((p) => p.reason).map((p) => [p.peerIP, p.reason])),
       },
     };
