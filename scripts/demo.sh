@@ -82,16 +82,18 @@ for n in master01 master02 master03 worker01 worker02; do
 done
 check() { lab ctl "$LAB" --no-wait -- cluster check --window 20s "$@"; }
 show tortiectl cluster check;              check
-finds() { # FAULT: (once the last one has aged out) break it, show what cluster check finds, heal it
-  for _ in $(seq 60); do check >/dev/null 2>&1 && break; sleep 1; done
+# The finding kinds cluster check reports now, comma-separated ("" when healthy).
+kinds() { check -o json 2>/dev/null | node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>console.log([...new Set(JSON.parse(s).findings.map((f)=>f.kind))].sort().join(",")))'; }
+finds() { # FAULT KIND: (once the last one has aged out) break it, show what cluster check finds, heal it
+  for _ in $(seq 60); do [ -z "$(kinds)" ] && break; sleep 1; done
   show tortie-lab break "$1";              lab break "$LAB" "$1" | tail -1
-  for _ in $(seq 30); do check >/dev/null 2>&1 || break; sleep 1; done
+  for _ in $(seq 30); do [ "$(kinds)" = "$2" ] && break; sleep 1; done
   show tortiectl cluster check;            check || true
   show tortie-lab heal "$1";               lab heal "$LAB" "$1" | tail -1
 }
-finds ipip-env       # calico-node's CALICO_IPV4POOL_IPIP disagrees with the pool's ipipMode
-finds route-flap     # a block "via 10.0.0.12" and moments later "via 10.0.0.13"
-finds restart-loop   # calico-kube-controllers' 79 restarts (here: the node agent killed 3 times)
-finds mtu            # an MTU that does not fit (here: the underlay shrinks under the pods' MTU)
-for _ in $(seq 60); do check >/dev/null 2>&1 && break; sleep 1; done
+finds ipip-env pool-drift     # calico-node's CALICO_IPV4POOL_IPIP disagrees with the pool's ipipMode
+finds route-flap routes       # a block "via 10.0.0.12" and moments later "via 10.0.0.13"
+finds restart-loop restarts   # calico-kube-controllers' 79 restarts (here: the node agent killed 3 times)
+finds mtu mtu                 # an MTU that does not fit (here: the underlay shrinks under the pods' MTU)
+for _ in $(seq 60); do [ -z "$(kinds)" ] && break; sleep 1; done
 show tortiectl cluster check "(all healed)"; check
