@@ -80,6 +80,15 @@ describe('cluster check findings', () => {
     assert.deepEqual(findProblems(healthy()), []);
   });
 
+  it("a deleted node's CalicoNodeStatus (stale, its block gone) is not a finding", () => {
+    const f = healthy();
+    f.nodes = f.nodes.slice(0, 2);
+    (f.statuses[2]!.status as Obj).lastUpdated = ago(3600);
+    f.blocks = f.blocks.slice(0, 2);
+    f.affinities = f.affinities.slice(0, 2);
+    assert.deepEqual(findProblems(f), []);
+  });
+
   it('pool drift: the env the agent reports against the pool, nodes grouped', () => {
     const f = healthy();
     const d = { variable: 'CALICO_IPV4POOL_IPIP', envValue: 'Off', pool: 'default-pool', field: 'ipipMode', expected: 'Never', actual: 'Always', message: '' };

@@ -508,7 +508,10 @@ function nodesReporting(f: ClusterFacts, facts: readonly NodeFacts[], bgpNodes: 
 
 /** Every finding for these facts, errors first. */
 export function findProblems(f: ClusterFacts): Finding[] {
-  const facts = nodeFacts(f.statuses);
+  // A CalicoNodeStatus outlives its Node (Calico leaves them to whoever made them): a deleted
+  // node's last facts are history, not a problem of the cluster.
+  const names = new Set(f.nodes.map((n) => n.metadata.name));
+  const facts = nodeFacts(f.statuses).filter((n) => names.has(n.node));
   const b = bgp(f, facts);
   const all = [
     ...nodesReporting(f, facts, new Set(b.flatMap((x) => x.nodes))),
