@@ -116,6 +116,7 @@ const tortieNodeFacts = obj({
   poolDrift: arr(obj({ variable: S, envValue: S, pool: S, field: S, expected: S, actual: S, message: S })),
   felixEnv: map(),
   networkingBackend: S,
+  birdSettings: map(),
   mtu: obj({ pod: I, underlay: I, underlayInterface: S, podInterfaces: arr(I) }),
   kernel: map(),
   nftTables: SL,

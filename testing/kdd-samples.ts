@@ -258,6 +258,7 @@ function nodeStatusSample(): Record<string, unknown> {
       poolDrift: [{ variable: 'CALICO_IPV4POOL_IPIP', envValue: 'Off', pool: 'default-pool', field: 'ipipMode', expected: 'Never', actual: 'Always', message: 'm' }],
       felixEnv: { FELIX_HEALTHENABLED: 'true' },
       networkingBackend: 'bird',
+      birdSettings: { asNumber: '64512', peers: 'mesh 2, global 0, node 0' },
       mtu: { pod: 1440, underlay: 1500, underlayInterface: 'eth0', podInterfaces: [1440] },
       kernel: { 'net.ipv4.ip_forward': '1' },
       nftTables: ['inet tortie-filter'],

@@ -40,6 +40,7 @@ function status(i: number): Resource {
       poolDrift: [],
       felixEnv: { FELIX_HEALTHENABLED: 'true' },
       networkingBackend: 'bird',
+      birdSettings: { asNumber: '64512', listenPort: '179', peers: 'mesh 2, global 0, node 0' },
       mtu: { pod: 1500, underlay: 1500, underlayInterface: 'eth0', podInterfaces: [1500] },
       kernel: { 'net.ipv4.ip_forward': '1' },
       nftTables: ['inet tortie-filter', 'ip tortie-nat'],
@@ -191,6 +192,15 @@ describe('cluster check findings', () => {
     assert.deepEqual(got.map((y) => y.nodes[0]), ['n1', 'n2']);
     [x] = got;
     assert.match(x!.evidence[0]!, /FelixConfiguration logSeverityScreen: "Debug"/);
+  });
+
+  it("odd node: BIRD's configuration (AS number, peers) unlike the others", () => {
+    const f = healthy();
+    t(f, 0).birdSettings = { asNumber: '64513', listenPort: '179', peers: 'mesh 2, global 1, node 0' };
+    const [x] = only(f, 'odd-node');
+    assert.deepEqual(x!.evidence, ['BIRD asNumber: 64513 (the other 2: 64512)', 'BIRD peers: mesh 2, global 1, node 0 (the other 2: mesh 2, global 0, node 0)']);
+    delete t(f, 0).birdSettings;
+    assert.deepEqual(findProblems(f), [], 'a node that does not report them yet is not different');
   });
 
   it('odd node: an operator table on one node is not a difference; a missing Tortie table is', () => {

@@ -70,6 +70,7 @@ interface Tortie {
   poolDrift?: { variable: string; envValue: string; pool?: string; field: string; expected: string; actual: string; message: string }[];
   felixEnv?: Record<string, string>;
   networkingBackend?: string;
+  birdSettings?: Record<string, string>;
   mtu?: { pod?: number; underlay?: number; underlayInterface?: string; podInterfaces?: number[] };
   kernel?: Record<string, string>;
   nftTables?: string[];
@@ -321,6 +322,7 @@ export function comparableSettings(n: NodeFacts, felix: readonly Resource[]): Ma
   const m = new Map<string, string>();
   for (const [k, v] of Object.entries(n.t.felixEnv ?? {})) m.set(`env ${k}`, v);
   m.set('networking backend', n.t.networkingBackend ?? '');
+  for (const [k, v] of Object.entries(n.t.birdSettings ?? {})) m.set(`BIRD ${k}`, v);
   m.set('agent version', n.t.agentVersion ?? '');
   for (const [k, v] of Object.entries(n.t.kernel ?? {})) m.set(`sysctl ${k}`, v);
   // Tortie's own tables (a node without inet tortie-filter enforces no policy); other tables are
@@ -338,12 +340,15 @@ function oddNodes(f: ClusterFacts, facts: readonly NodeFacts[]): Finding[] {
   const settings = facts.map((n) => ({ node: n.node, s: comparableSettings(n, f.felixConfigs) }));
   const keys = new Set(settings.flatMap((x) => [...x.s.keys()]));
   const diffs = new Map<string, string[]>();
+  // BIRD's settings are compared among the nodes that report them (not yet, just after a start).
+  const reportsBird = (x: (typeof settings)[number]) => [...x.s.keys()].some((k) => k.startsWith('BIRD '));
   for (const k of [...keys].sort()) {
+    const among = k.startsWith('BIRD ') ? settings.filter(reportsBird) : settings;
     const counts = new Map<string, number>();
-    for (const x of settings) counts.set(x.s.get(k) ?? '(unset)', (counts.get(x.s.get(k) ?? '(unset)') ?? 0) + 1);
+    for (const x of among) counts.set(x.s.get(k) ?? '(unset)', (counts.get(x.s.get(k) ?? '(unset)') ?? 0) + 1);
     const [major, c] = [...counts].sort((a, b) => b[1] - a[1])[0]!;
-    if (c * 2 <= facts.length || counts.size === 1) continue;
-    for (const x of settings) {
+    if (among.length < 3 || c * 2 <= among.length || counts.size === 1) continue;
+    for (const x of among) {
       const v = x.s.get(k) ?? '(unset)';
       if (v !== major) diffs.set(x.node, [...(diffs.get(x.node) ?? []), `${k}: ${v} (the other ${c}: ${major})`]);
     }

@@ -99,6 +99,7 @@ try {
     runDir: agent.config.runDir,
     nodeIP: () => ctx.startupResult()?.ipv4Address?.split('/')[0],
     podMTU: () => ctx.startupResult()?.mtu?.podMTU,
+    bgpModel: () => routing?.getStatus().plan?.bgpModel,
     poolDrift: (pools) => findPoolDrift(agent.config.defaultPool, pools),
     version: tortieVersion(),
     defaultPeriodS: Number(process.env.TORTIE_NODE_STATUS_PERIOD) || undefined,

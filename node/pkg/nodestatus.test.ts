@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseBirdShowProtocols } from '../../confd/pkg/index.js';
-import { RunRecord, gatewaysByDestination, parseBirdStatus, peersFromRows, recordStart, recordStop, routeChanges, routesFromIp } from './nodestatus.js';
+import { RunRecord, bgpSettings, gatewaysByDestination, parseBirdStatus, peersFromRows, recordStart, recordStop, routeChanges, routesFromIp } from './nodestatus.js';
 
 describe('node status facts', () => {
   it('counts restarts, telling a clean stop from a kill', () => {
@@ -52,6 +52,14 @@ describe('node status facts', () => {
       { peerIP: '10.0.0.12', type: 'NodeMesh', state: 'Established', since: '19:23:05.408', reason: '' },
       { peerIP: '10.0.0.13', type: 'NodeMesh', state: 'Active', since: '19:23:05.605', reason: 'Socket: Connection refused' },
     ]);
+  });
+
+  it("BIRD's shared settings, without the node's own addresses", () => {
+    const m = { asNumber: 64512, listenPort: 179, meshEnabled: true, bindMode: 'None', logSeverity: 'Info', programClusterRoutes: 'Enabled', ignoredInterfaces: [], routerId: '10.0.0.11', peers: [{ type: 'mesh' }, { type: 'mesh' }, { type: 'global' }] };
+    assert.deepEqual(bgpSettings(m as unknown as Parameters<typeof bgpSettings>[0]), {
+      birdSettings: { asNumber: '64512', listenPort: '179', nodeToNodeMesh: 'true', bindMode: 'None', logSeverity: 'Info', programClusterRoutes: 'Enabled', ignoredInterfaces: '', peers: 'mesh 2, global 1, node 0', routeReflector: 'no' },
+    });
+    assert.equal(bgpSettings(undefined), undefined);
   });
 
   it('keeps the pool routes (not local pod /32s), one per next hop, and sees next-hop changes', () => {

@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type BirdProtocolRow, birdCommand, parseBirdShowProtocols } from '../../confd/pkg/index.js';
+import { type BgpModel, type BirdProtocolRow, birdCommand, parseBirdShowProtocols } from '../../confd/pkg/index.js';
 import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { ResourceClient } from '../../libcalico-go/lib/clientv3/resources.js';
@@ -236,6 +236,28 @@ export function gatewaysByDestination(routes: readonly NodeRoute[]): Map<string,
   return new Map([...m].map(([d, g]) => [d, [...new Set(g)].sort().join(',')]));
 }
 
+/**
+ * Pure: the settings of BIRD's configuration that every node should share (not its addresses,
+ * blocks or the names of its peers), as strings, for cluster check's odd-node comparison.
+ */
+export function bgpSettings(m: BgpModel | undefined): { birdSettings: Record<string, string> } | undefined {
+  if (!m) return undefined;
+  const count = (t: string) => m.peers.filter((p) => p.type === t).length;
+  return {
+    birdSettings: {
+      asNumber: String(m.asNumber),
+      listenPort: String(m.listenPort),
+      nodeToNodeMesh: String(m.meshEnabled),
+      bindMode: m.bindMode,
+      logSeverity: m.logSeverity,
+      programClusterRoutes: m.programClusterRoutes,
+      ignoredInterfaces: m.ignoredInterfaces.join(','),
+      peers: `mesh ${count('mesh')}, global ${count('global')}, node ${count('node')}`,
+      routeReflector: m.routeReflectorClusterId ? 'yes' : 'no',
+    },
+  };
+}
+
 // ---- the writer ---------------------------------------------------------------------------------
 
 /** Kernel settings Tortie needs or relies on, read in this network namespace. */
@@ -254,6 +276,8 @@ export interface NodeStatusOptions {
   nodeIP: () => string | undefined;
   /** The CALICO_IPV4POOL_* settings that disagree with the stored pools (the agent's start-up check). */
   poolDrift: (pools: Resource[]) => DriftFinding[];
+  /** The BGP model BIRD's configuration is rendered from (the routing loop's last plan). */
+  bgpModel?: () => BgpModel | undefined;
   /** The pod MTU the agent worked out at start-up. */
   podMTU: () => number | undefined;
   version?: string;
@@ -469,6 +493,7 @@ export class NodeStatusWriter {
         kernel,
         nftTables: tables.flatMap((t) => (t.table ? [`${t.table.family} ${t.table.name}`] : [])).sort(),
         policy: { passes: this.passes, repairs: this.lastRepairCount ?? 0, lastRepairs: this.repairs },
+        ...(bgpSettings(this.o.bgpModel?.()) ?? {}),
         routeChanges: this.routeHistory,
         birdRestarts: this.birdRestarts,
         bgpPeerReasons: Object.fromEntries(peers.filter((p) => p.reason).map((p) => [p.peerIP, p.reason])),
