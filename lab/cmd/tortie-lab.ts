@@ -6,10 +6,14 @@ import { caseFiles } from '../../libcalico-go/lib/policy/truth-table.js';
 import * as lab from '../pkg/lab.js';
 import { parseDuration } from '../pkg/readiness.js';
 import { formatCase, formatTotals, runTruth, truthJson } from '../pkg/truth.js';
+import type { CniKind } from '../pkg/kube/configs.js';
 import { type DatastoreKind, type Mode, type Preset, parseLabels, parseServe } from '../pkg/topology.js';
 
 const USAGE = `Usage:
   tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd] [--wait D | --no-wait]
+  tortie-lab up --kubernetes [--cni none|tortie|bridge] [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan] [--wait D | --no-wait]
+  tortie-lab kubectl N -- KUBECTL-ARGS...       (the real kubectl, admin kubeconfig, in the master's network namespace)
+  tortie-lab kubelet restart N NODE [--wait D | --no-wait]   (stops the node's kubelet by its recorded PID, starts a new one)
   tortie-lab pod add N NODE NS/POD [--labels k=v,...] [--serve PORT[/tcp|/udp],...] [--wait D | --no-wait]
   tortie-lab pod del N NS/POD
   tortie-lab ns add N NAME [--labels k=v,...]   (the namespace's kns.<NAME> profile, labels as pcns.<k>)
@@ -53,7 +57,7 @@ interface Parsed {
   rest: string[];
 }
 
-const VALUE_FLAGS = new Set(['name', 'nodes', 'preset', 'mode', 'datastore', 'labels', 'serve', 'port', 'proto', 'expect', 'node', 'timeout', 'settle', 'wait']);
+const VALUE_FLAGS = new Set(['cni', 'name', 'nodes', 'preset', 'mode', 'datastore', 'labels', 'serve', 'port', 'proto', 'expect', 'node', 'timeout', 'settle', 'wait']);
 
 function parse(argv: string[]): Parsed {
   const dd = argv.indexOf('--');
@@ -125,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
   const p = parse(args);
   switch (verb) {
     case 'up': {
-      allowOnly(p, 'name', 'nodes', 'preset', 'mode', 'datastore', 'wait', 'no-wait');
+      allowOnly(p, 'name', 'nodes', 'preset', 'mode', 'datastore', 'wait', 'no-wait', 'kubernetes', 'cni');
       need(p, 0, 'no positional arguments');
       const preset = str(p, 'preset') as Preset | undefined;
       await lab.up(
@@ -136,6 +140,8 @@ async function main(argv: string[]): Promise<number> {
           mode: str(p, 'mode') as Mode | undefined,
           datastore: str(p, 'datastore') as DatastoreKind | undefined,
           waitMs: waitMs(p),
+          kubernetes: p.flags.has('kubernetes'),
+          cni: str(p, 'cni') as CniKind | undefined,
         },
         log,
       );
@@ -236,6 +242,19 @@ async function main(argv: string[]): Promise<number> {
       const out = lab.renderProbe(r, { json: p.flags.has('json'), expect });
       process.stdout.write(out.text);
       return out.ok ? 0 : 1;
+    }
+    case 'kubectl': {
+      allowOnly(p);
+      const [name] = need(p, 1, 'kubectl N -- ARGS...');
+      return lab.kubectl(name!, p.rest);
+    }
+    case 'kubelet': {
+      allowOnly(p, 'wait', 'no-wait');
+      const [sub, ...pos] = p.positional;
+      if (sub !== 'restart') throw new UsageError('kubelet restart N NODE');
+      const [name, node] = need({ ...p, positional: pos }, 2, 'kubelet restart N NODE');
+      await lab.kubeletRestart(name!, node!, log, waitMs(p));
+      return 0;
     }
     case 'down': {
       allowOnly(p);
