@@ -52,6 +52,9 @@ export function containerdConfig(): string {
     '  disable_hugetlb_controller = true',
     '  stream_server_address = "127.0.0.1"',
     '  stream_server_port = "0"',
+    // No CAP_SYS_RESOURCE here: runc may not lower oom_score_adj (the sandbox's -998 fails with
+    // "failed to update /proc/self/oom_score_adj: Permission denied"); clamp to containerd's own.
+    '  restrict_oom_score_adj = true',
     '  [plugins."io.containerd.grpc.v1.cri".containerd]',
     '    snapshotter = "overlayfs"',
     '    default_runtime_name = "runc"',
