@@ -674,7 +674,7 @@ export function kubectl(lab: string, args: string[]): number {
   const s = mustReadState(lab);
   if (!s.kube) throw new Error(`lab ${lab} has no Kubernetes cluster (up --kubernetes)`);
   const argv = kube.kubectlArgv(s);
-  const r = spawnSync(argv[0]!, [...argv.slice(1), ...args], { stdio: 'inherit', env: { PATH } });
+  const r = spawnSync(argv[0]!, [...argv.slice(1), ...args], { stdio: 'inherit', env: kube.kubectlEnv(s) });
   if (r.error) throw r.error;
   return r.status ?? 1;
 }

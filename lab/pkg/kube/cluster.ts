@@ -132,8 +132,13 @@ export function kubectlArgv(s: LabState): string[] {
   return [NSENTER, `--net=/run/netns/${m.ns}`, '--', kubeBinaries().kubectl, '--kubeconfig', s.kube!.adminKubeconfig];
 }
 
+/** kubectl's environment: its discovery cache in the lab's kube dir (not in the working directory). */
+export function kubectlEnv(s: LabState): NodeJS.ProcessEnv {
+  return { PATH, HOME: s.kube!.dir };
+}
+
 export async function kubectl(s: LabState, args: string[], input?: string, timeoutMs = 120_000): Promise<string> {
-  const r = await run([...kubectlArgv(s), ...args], { input, env: { PATH }, timeoutMs });
+  const r = await run([...kubectlArgv(s), ...args], { input, env: kubectlEnv(s), timeoutMs });
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
   return r.stdout;
 }
@@ -269,7 +274,7 @@ async function startControlPlane(s: LabState, master: NodePlan, pki: ClusterPKI)
     `--cert-dir=${join(k.dir, 'apiserver-certs')}`, '--profiling=false', '--v=0'], {}, join(k.dir, 'kube-apiserver.log'));
   void etcd;
   await until('kube-apiserver /readyz', api, 120_000, async () => {
-    const r = await run([...kubectlArgv(s), 'get', '--raw', '/readyz'], { env: { PATH }, timeoutMs: 10_000 });
+    const r = await run([...kubectlArgv(s), 'get', '--raw', '/readyz'], { env: kubectlEnv(s), timeoutMs: 10_000 });
     return r.code === 0 && r.stdout.trim() === 'ok';
   });
   const cm = join(k.dir, 'controller-manager.conf');
@@ -334,7 +339,7 @@ async function startKubelets(s: LabState, nodes: readonly NodePlan[], pki: Clust
     return { n, rec: startKubelet(s, n) };
   });
   await Promise.all(recs.map(({ n, rec }) => until(`kubelet of ${n.name} registers its Node`, rec, 120_000, async () => {
-    const r = await run([...kubectlArgv(s), 'get', 'node', n.name, '-o', 'name'], { env: { PATH }, timeoutMs: 10_000 });
+    const r = await run([...kubectlArgv(s), 'get', 'node', n.name, '-o', 'name'], { env: kubectlEnv(s), timeoutMs: 10_000 });
     return r.code === 0;
   })));
 }
