@@ -239,6 +239,11 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
     const clusterIP = svc.spec.clusterIP as string;
     assert.match(clusterIP, /^10\.233\.([0-9]|[1-5]\d|6[0-3])\.\d+$/, 'ClusterIP in the service range 10.233.0.0/18');
     for (const a of web) assert.ok(await connect(a, `${clusterIP}:80`), `${a.name} → Service web ${clusterIP}:80 (kube-proxy, nftables)`);
+    // By name: the pod's resolver is the kubelets' clusterDNS, CoreDNS behind 10.233.0.3 (as in the seed).
+    assert.ok(await connect(web[2]!, 'web.default.svc.cluster.local:80'), 'web.default.svc.cluster.local:80 through CoreDNS');
+    assert.equal(await connect(web[2]!, 'nothere.default.svc.cluster.local:80'), false, 'a name CoreDNS does not know does not connect');
+    const pools = (await kj('get', 'ippools.crd.projectcalico.org')).items as Obj[];
+    assert.deepEqual(pools.map((p) => [p.metadata.name, p.spec.cidr, p.spec.blockSize]), [['default-ipv4-ippool', '10.233.64.0/18', 24]]);
     assert.equal(await connect(web[0]!, '10.233.127.250:8080'), false, 'an address nobody has does not answer (the probe can fail)');
 
     // A deleted pod frees its address: the kubelet's CNI DEL releases its IPAM handle and block slot.

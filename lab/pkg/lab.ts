@@ -810,7 +810,7 @@ export function list(): string {
     if (!s) continue;
     const procs = [...s.processes, ...Object.values(s.pods).flatMap((p) => p.servers)];
     const alive = procs.filter((p) => pidAlive(p.pid, p.startTime)).length;
-    rows.push([name, s.status, s.plan.mode, s.plan.datastore, String(s.plan.nodes.length), String(Object.keys(s.pods).length), `${alive}/${procs.length} running`]);
+    rows.push([name, s.status, s.plan.mode, s.kube ? `kubernetes (cni ${s.kube.cni})` : s.plan.datastore, String(s.plan.nodes.length), String(Object.keys(s.pods).length), `${alive}/${procs.length} running`]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((x, c) => (c === r.length - 1 ? x : x.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';

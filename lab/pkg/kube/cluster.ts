@@ -12,7 +12,7 @@ import type { LabState, ProcRecord } from '../state.js';
 import { writeState, labsRoot } from '../state.js';
 import { killPid, pidAlive, procStartTime, run } from '../sys.js';
 import type { NodePlan } from '../topology.js';
-import { agentEnv } from '../topology.js';
+import { agentEnv, poolResource } from '../topology.js';
 import {
   AGNHOST_IMAGE,
   API_PORT,
@@ -30,6 +30,7 @@ import {
   schedulerConfig,
   tortieConflist,
 } from './configs.js';
+import { COREDNS_IMAGE, DNS_SERVICE_IP, corednsManifest } from './coredns.js';
 import { cgroupPids, cgroupRootName, holderArgv, makeCgroupRoot, nodeFsDir, prepareNodeFs, removeCgroupRoot } from './nodefs.js';
 import { type ClusterPKI, kubeconfigFor, makeClusterPKI, pkiAt } from './pki.js';
 
@@ -67,7 +68,7 @@ export function kubeBinaries(env: NodeJS.ProcessEnv = process.env) {
     etcd: join(cache, 'etcd', env.TORTIE_ETCD_VERSION || 'v3.6.16', 'bin', 'etcd'),
     containerd: '/usr/bin/containerd',
     ctr: '/usr/bin/ctr',
-    images: [join(cache, 'images', 'pause-3.10.1.tar'), join(cache, 'images', 'agnhost-2.56.tar')],
+    images: [join(cache, 'images', 'pause-3.10.1.tar'), join(cache, 'images', 'agnhost-2.56.tar'), join(cache, 'images', 'coredns-v1.12.1.tar')],
   };
 }
 
@@ -227,10 +228,18 @@ export async function upKube(s: LabState, opts: KubeUpOptions, log: Log): Promis
   await step(log, 'kube-proxy', async () => {
     for (const n of s.plan.nodes) startKubeProxy(s, n);
   }, () => 'nftables mode on every node');
+  await step(log, 'cluster add-ons', async () => {
+    // kubespray's node roles: the masters labelled (not tainted: the seed's pods run on masters too).
+    const masters = s.plan.nodes.filter((n) => /master/.test(n.name));
+    if (masters.length > 0) await kubectl(s, ['label', 'node', ...masters.map((n) => n.name), 'node-role.kubernetes.io/control-plane=']);
+    await kubectl(s, ['apply', '-f', '-'], JSON.stringify(corednsManifest(Math.min(2, s.plan.nodes.length))));
+  }, () => `CoreDNS (Service coredns ${DNS_SERVICE_IP}, the kubelets' clusterDNS; Pending until a CNI is installed)`);
   if (opts.cni === 'tortie') await step(log, 'cni tortie', () => installTortie(s, s.plan.nodes), () => 'CRDs, 10-tortie.conflist, tortie-node (kubernetes datastore) on every node');
   else if (opts.cni === 'bridge') await step(log, 'cni bridge', () => installBridge(s), () => 'bridge + host-local on each node\'s podCIDR, routes between nodes');
   if (opts.cni !== 'none' && opts.waitMs > 0) {
-    await step(log, 'nodes Ready', () => kubectl(s, ['wait', '--for=condition=Ready', 'node', '--all', `--timeout=${Math.ceil(opts.waitMs / 1000)}s`], undefined, opts.waitMs + 15_000));
+    const t = `--timeout=${Math.ceil(opts.waitMs / 1000)}s`;
+    await step(log, 'nodes Ready', () => kubectl(s, ['wait', '--for=condition=Ready', 'node', '--all', t], undefined, opts.waitMs + 15_000));
+    await step(log, 'CoreDNS', () => kubectl(s, ['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', t], undefined, opts.waitMs + 15_000), () => 'available');
   }
   const nodes = await kubectl(s, ['get', 'nodes', '-o', 'wide']);
   for (const l of nodes.trimEnd().split('\n')) log(`    ${l}`);
@@ -306,7 +315,7 @@ async function startContainerd(s: LabState, node: NodePlan): Promise<void> {
     if (r.code !== 0) throw new Error(`ctr images import ${img} on ${node.name}: ${(r.stderr || r.stdout).trim()}`);
   }
   const r = await run([b.ctr, '--address', sock, '-n', 'k8s.io', 'images', 'ls', '-q']);
-  for (const want of [PAUSE_IMAGE, AGNHOST_IMAGE]) {
+  for (const want of [PAUSE_IMAGE, AGNHOST_IMAGE, COREDNS_IMAGE]) {
     if (!r.stdout.split('\n').includes(want)) throw new Error(`${want} not in ${node.name}'s containerd after import: ${r.stdout}`);
   }
   // Every CNI configuration needs loopback (containerd sets up lo with it) and the chained plugins.
@@ -323,7 +332,7 @@ function writeKubeletFiles(s: LabState, node: NodePlan, pki: ClusterPKI): void {
   copyFileSync(pki.ca, join(kube, 'pki', 'ca.crt'));
   writeFileSync(join(kube, 'kubelet.conf'), kubeconfigFor(pki, `kubelet-${node.name}`, s.kube!.server), { mode: 0o600 });
   writeFileSync(join(kube, 'kube-proxy.conf'), kubeconfigFor(pki, 'kube-proxy', s.kube!.server), { mode: 0o600 });
-  writeFileSync(join(kube, 'kubelet-config.yaml'), JSON.stringify(kubeletConfig({ cgroupRoot: s.kube!.cgroupRoots[node.name]! }), null, 2) + '\n');
+  writeFileSync(join(kube, 'kubelet-config.yaml'), JSON.stringify(kubeletConfig({ cgroupRoot: s.kube!.cgroupRoots[node.name]!, clusterDNS: [DNS_SERVICE_IP] }), null, 2) + '\n');
   writeFileSync(join(kube, 'kube-proxy-config.yaml'), JSON.stringify(kubeProxyConfig(node.name), null, 2) + '\n');
 }
 
@@ -354,6 +363,13 @@ async function installTortie(s: LabState, nodes: readonly NodePlan[]): Promise<v
   await kubectl(s, ['apply', '-f', '-'], readFileSync(join(ROOT, 'manifests', 'crds.yaml'), 'utf8'));
   await kubectl(s, ['wait', '--for=condition=Established', '--all', 'crd', '--timeout=120s']);
   await kubectl(s, ['create', 'clusterrolebinding', 'tortie-lab-node', '--clusterrole=cluster-admin', '--user=tortie-node']);
+  // The lab's pool (the seed's `default-pool` with --preset seed), before any agent would make its default.
+  const m = masterOf(s);
+  const pool = await run([NSENTER, `--net=/run/netns/${m.ns}`, '--', BIN('tortiectl'), 'apply', '-f', '-'], {
+    input: JSON.stringify(poolResource(s.plan.pool)),
+    env: { PATH, DATASTORE_TYPE: 'kubernetes', KUBECONFIG: s.kube!.adminKubeconfig },
+  });
+  if (pool.code !== 0) throw new Error(`tortiectl apply IPPool ${s.plan.pool.name}: ${(pool.stderr || pool.stdout).trim()}`);
   const kubeconfig = readFileSync(join(s.kube!.dir, 'tortie-node.conf'), 'utf8');
   const recs: { n: NodePlan; rec: ProcRecord }[] = [];
   for (const n of nodes) {
@@ -370,7 +386,8 @@ async function installTortie(s: LabState, nodes: readonly NodePlan[]): Promise<v
       ...agentEnv(s.plan, n, { runDir: NODE_PATHS.calicoRun, stateDir: NODE_PATHS.calicoState }),
       DATASTORE_TYPE: 'kubernetes',
       KUBECONFIG: join(s.kube!.dir, 'tortie-node.conf'),
-      CLUSTER_TYPE: `k8s,${s.plan.mode === 'bgp' ? 'bgp' : 'vxlan'}`,
+      // calico.yaml's cluster_type (kubespray's for the seed); the agent adds kdd.
+      CLUSTER_TYPE: `${s.plan.preset === 'seed' ? 'kubespray' : 'k8s'},${s.plan.mode === 'bgp' ? 'bgp' : 'vxlan'}`,
     };
     const log = join(nodeDir(s, n.name), 'agent.log');
     recs.push({ n, rec: startInNode(s, n, `agent:${n.name}`, [BIN('tortie-node')], env, log) });

@@ -72,11 +72,14 @@ export const HOLDER_SCRIPT = `set -euo pipefail
 node="$1"; labs="$2"; rebind="$3"; shift 3
 exec 3<"$labs"
 mount -t tmpfs -o mode=755,size=256m tortie-lab-node "$node/upper"
-for p in ${OVERLAID.join(' ')}; do
+# The overlays in the order given: the one over the labs root last (after it, "$node/upper"
+# would be reached through that overlay, which does not show the tmpfs).
+for p in "$@"; do
   u="$node/upper$p"; mkdir -p "$u/u" "$u/w"
   mount -t overlay overlay -o "lowerdir=$p,upperdir=$u/u,workdir=$u/w" "$p"
 done
-if [ "$rebind" = 1 ]; then mount --rbind /proc/self/fd/3 "$labs"; fi
+# --no-canonicalize: mount(8) would otherwise resolve the fd link to its path, now overlaid.
+if [ "$rebind" = 1 ]; then mount --no-canonicalize --rbind /proc/self/fd/3 "$labs"; fi
 exec 3<&-
 for p in ${BOUND.join(' ')}; do
   src="$node/fs$p"; [ "$p" = /run/calico ] && src="$node/fs/var/run/calico"
@@ -90,8 +93,9 @@ exec sleep infinity
 /** argv (after `nsenter --net=…`) of the holder of a node's mount namespace. */
 export function holderArgv(nodeDir: string, labsRoot: string): string[] {
   for (const o of OVERLAID) if (under(o, labsRoot)) throw new Error(`TORTIE_LAB_DIR ${labsRoot} holds ${o}: choose a directory below it`);
-  const rebind = OVERLAID.some((o) => under(labsRoot, o)) ? '1' : '0';
-  return ['/usr/bin/unshare', '--mount', '--propagation', 'private', '/bin/bash', '-c', HOLDER_SCRIPT, 'tortie-lab-mountns', nodeDir, labsRoot, rebind];
+  const holding = OVERLAID.filter((o) => under(labsRoot, o));
+  const order = [...OVERLAID.filter((o) => !holding.includes(o)), ...holding];
+  return ['/usr/bin/unshare', '--mount', '--propagation', 'private', '/bin/bash', '-c', HOLDER_SCRIPT, 'tortie-lab-mountns', nodeDir, labsRoot, holding.length > 0 ? '1' : '0', ...order];
 }
 
 // ---------------------------------------------------------------------------------------------
