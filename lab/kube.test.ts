@@ -6,7 +6,7 @@
 // cgroup hierarchies.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,6 +53,36 @@ async function ok(...args: string[]): Promise<string> {
 }
 
 type Obj = Record<string, any>;
+
+/** `tortie-lab kubectl N -- apply|create -f -` with `obj` on stdin. */
+async function apply(name: string, obj: Obj, verb = 'apply'): Promise<void> {
+  const r = await new Promise<{ code: number; out: string }>((resolve) => {
+    const c = execFile(LAB, ['kubectl', name, '--', verb, '-f', '-'], { env }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr }));
+    c.stdin!.end(JSON.stringify(obj));
+  });
+  assert.equal(r.code, 0, r.out);
+}
+
+/** An agnhost Deployment serving TCP on `port`, one pod per node at most (topology spread). */
+function spreadDeployment(app: string, replicas: number, port: number): Obj {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: app, namespace: 'default' },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app } },
+      template: {
+        metadata: { labels: { app } },
+        spec: {
+          terminationGracePeriodSeconds: 0,
+          topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app } } }],
+          containers: [{ name: 'agnhost', image: AGNHOST, imagePullPolicy: 'Never', args: ['serve-hostname', '--tcp', '--http=false', '--port', String(port)] }],
+        },
+      },
+    },
+  };
+}
 const state = (name: string) => JSON.parse(readFileSync(join(dir, name, 'state.json'), 'utf8')) as LabState;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -151,6 +181,21 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('bad input: a clear error naming the flag and value, and nothing made', async () => {
+    const name = labName();
+    for (const [args, want] of [
+      [['--kubernetes', '--cni', 'calico'], /--cni must be one of none, tortie, bridge, got calico/],
+      [['--cni', 'tortie'], /--cni needs --kubernetes/],
+      [['--kubernetes', '--datastore', 'etcd'], /--datastore does not apply to --kubernetes/],
+    ] as const) {
+      const r = await lab('up', '--name', name, ...args);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, want);
+      assert.equal(existsSync(join(dir, name)), false, 'no lab directory');
+      assert.deepEqual(netnsList().filter((n) => n.startsWith(`tl-${name}-`)), [], 'no namespace');
+    }
+  });
+
   it('--cni none: the nodes register and stay NotReady (no CNI configuration), as on a real cluster; down removes everything', async () => {
     const name = labName();
     const out = await ok('up', '--kubernetes', '--name', name, '--nodes', '1');
@@ -187,35 +232,14 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
     const nodes = await kj('get', 'nodes');
     assert.deepEqual(nodes.items.map((n: Obj) => [n.metadata.name, n.status.conditions.find((c: Obj) => c.type === 'Ready').status]), [['node1', 'True'], ['node2', 'True'], ['node3', 'True']]);
 
-    const app = {
+    await apply(name, {
       apiVersion: 'v1',
       kind: 'List',
       items: [
-        {
-          apiVersion: 'apps/v1',
-          kind: 'Deployment',
-          metadata: { name: 'web', namespace: 'default' },
-          spec: {
-            replicas: 3,
-            selector: { matchLabels: { app: 'web' } },
-            template: {
-              metadata: { labels: { app: 'web' } },
-              spec: {
-                terminationGracePeriodSeconds: 0,
-                topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'web' } } }],
-                containers: [{ name: 'agnhost', image: AGNHOST, imagePullPolicy: 'Never', args: ['serve-hostname', '--tcp', '--http=false', '--port', '8080'] }],
-              },
-            },
-          },
-        },
+        spreadDeployment('web', 3, 8080),
         { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } },
       ],
-    };
-    const r = await new Promise<{ code: number; out: string }>((resolve) => {
-      const c = execFile(LAB, ['kubectl', name, '--', 'apply', '-f', '-'], { env }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr }));
-      c.stdin!.end(JSON.stringify(app));
     });
-    assert.equal(r.code, 0, r.out);
     await k('rollout', 'status', 'deployment/web', '--timeout=120s');
 
     type Pod = { name: string; node: string; ip: string; uid: string; cid: string };
@@ -287,11 +311,7 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
 
     // A Kubernetes NetworkPolicy, made with kubectl: ingress to app=web denied.
     const deny = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'deny-web', namespace: 'default' }, spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'] } };
-    const r2 = await new Promise<{ code: number; out: string }>((resolve) => {
-      const c = execFile(LAB, ['kubectl', name, '--', 'create', '-f', '-'], { env }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr }));
-      c.stdin!.end(JSON.stringify(deny));
-    });
-    assert.equal(r2.code, 0, r2.out);
+    await apply(name, deny, 'create');
     const [a, b] = [web[0]!, web[2]!];
     let denied = false;
     for (let i = 0; i < 20 && !denied; i++) denied = !(await connect(a, `${b.ip}:8080`));
@@ -306,6 +326,58 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
     const final = state(name);
     await ok('down', name);
     assertGone(name, final);
+  });
+
+  it('--cni bridge: Debian\'s bridge + host-local on each node\'s podCIDR; pod→pod across nodes and pod→ClusterIP', async () => {
+    const name = labName();
+    await ok('up', '--kubernetes', '--cni', 'bridge', '--name', name, '--nodes', '2');
+    const k = (...args: string[]) => ok('kubectl', name, '--', ...args);
+    const nodes = JSON.parse(await k('get', 'nodes', '-o', 'json')).items as Obj[];
+    const cidr: Record<string, string> = Object.fromEntries(nodes.map((n) => [n.metadata.name, n.spec.podCIDR]));
+    assert.deepEqual(Object.keys(cidr), ['node1', 'node2']);
+    for (const c of Object.values(cidr)) assert.match(c, /^10\.233\.\d+\.0\/24$/);
+    await apply(name, spreadDeployment('echo', 2, 9000));
+    await k('expose', 'deployment', 'echo', '--port=90', '--target-port=9000');
+    await k('rollout', 'status', 'deployment/echo', '--timeout=120s');
+    const pods = (JSON.parse(await k('get', 'pods', '-l', 'app=echo', '-o', 'json')).items as Obj[]).map((p) => ({ name: p.metadata.name, node: p.spec.nodeName, ip: p.status.podIP }));
+    const inCidr = (ip: string, c: string) => ip.split('.').slice(0, 3).join('.') === c.split('.').slice(0, 3).join('.');
+    for (const p of pods) assert.ok(inCidr(p.ip, cidr[p.node]!), `${p.name} on ${p.node}: ${p.ip} in the node's podCIDR ${cidr[p.node]}`);
+    assert.deepEqual(pods.map((p) => p.node).sort(), ['node1', 'node2']);
+    const clusterIP = JSON.parse(await k('get', 'service', 'echo', '-o', 'json')).spec.clusterIP as string;
+    const conn = async (from: string, to: string) =>
+      (await lab('kubectl', name, '--', 'exec', from, '--', '/agnhost', 'connect', to, '--timeout=2s', '--protocol=tcp')).code === 0;
+    assert.ok(await conn(pods[0]!.name, `${pods[1]!.ip}:9000`), `${pods[0]!.name} (${pods[0]!.node}) → ${pods[1]!.ip} (${pods[1]!.node})`);
+    for (const p of pods) assert.ok(await conn(p.name, `${clusterIP}:90`), `${p.name} → ${clusterIP}:90`);
+    assert.equal(await conn(pods[0]!.name, `${clusterIP}:91`), false, 'a port the Service does not have does not answer');
+    // host-local's leases are the node's own (its /var/lib/cni).
+    for (const p of pods) {
+      const leases = (await ok('exec', name, p.node, '--', 'ls', '/var/lib/cni/networks/lab-bridge')).split('\n');
+      assert.ok(leases.includes(p.ip), `${p.ip} leased in ${p.node}'s /var/lib/cni: ${leases.join(' ')}`);
+    }
+    const final = state(name);
+    await ok('down', name);
+    assertGone(name, final);
+  });
+
+  it('down cleans up after the CLI is killed in the middle of up --kubernetes (containers, mounts, cgroups, processes)', async () => {
+    const name = labName();
+    const child = spawn(LAB, ['up', '--kubernetes', '--cni', 'tortie', '--name', name, '--nodes', '2'], { env, stdio: 'ignore' });
+    const stateFile = join(dir, name, 'state.json');
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const s = existsSync(stateFile) ? (() => { try { return state(name); } catch { return null; } })() : null;
+      // The agents start once the kubelets run (CoreDNS's pods are being made by then).
+      if (s && s.processes.some((p) => p.role.startsWith('agent:'))) break;
+      assert.ok(Date.now() < deadline, 'agents never recorded');
+      await sleep(20);
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const s = state(name);
+    assert.notEqual(s.status, 'up');
+    assert.ok(cgroupDirs(name).length > 0, 'the nodes\' cgroup roots were made');
+    await ok('down', name);
+    assertGone(name, s);
   });
 
   it('the machine is as it was: vm./kernel. sysctls, the root network namespace, the host\'s mounts', () => {

@@ -68,6 +68,8 @@ async function issue(dir: string, name: string, subj: string, ext: string): Prom
  * names), one client certificate per identity and the service-account key pair in `dir`.
  */
 export async function makeClusterPKI(dir: string, opts: { nodes: readonly string[]; sanIPs: readonly string[]; sanDNS: readonly string[] }): Promise<ClusterPKI> {
+  // Every subject checked before anything is made.
+  const subjects = clientIdentities(opts.nodes).map((id) => ({ name: id.name, subj: subject(id.cn, id.o) }));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   await openssl(['req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', DAYS, '-subj', '/CN=kubernetes',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'], dir);
@@ -77,8 +79,8 @@ export async function makeClusterPKI(dir: string, opts: { nodes: readonly string
     openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'sa.key'], dir).then(() =>
       openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir)),
   ];
-  for (const id of clientIdentities(opts.nodes)) {
-    jobs.push(issue(dir, id.name, subject(id.cn, id.o), 'keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n'));
+  for (const id of subjects) {
+    jobs.push(issue(dir, id.name, id.subj, 'keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n'));
   }
   await Promise.all(jobs);
   return pkiAt(dir);
