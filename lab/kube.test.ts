@@ -89,10 +89,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // the machine, before and after
 
-/** Every readable vm./kernel. sysctl of the machine (a few that move by themselves left out). */
+/** Every readable vm./kernel./fs./user. sysctl of the machine (a few counters that move by themselves left out). */
 function globalSysctls(): Record<string, string> {
   const out: Record<string, string> = {};
-  const volatile = /^kernel\/(random\/|ns_last_pid$|pty\/nr$)/;
+  const volatile = /^(kernel\/(random\/|ns_last_pid$|pty\/nr$)|fs\/(dentry-state|file-nr|inode-nr|inode-state)$|fs\/quota\/)/;
   const walk = (d: string) => {
     for (const e of readdirSync(d)) {
       const p = join(d, e);
@@ -113,8 +113,7 @@ function globalSysctls(): Record<string, string> {
       }
     }
   };
-  walk('/proc/sys/vm');
-  walk('/proc/sys/kernel');
+  for (const d of ['vm', 'kernel', 'fs', 'user']) walk(`/proc/sys/${d}`);
   return out;
 }
 
@@ -380,7 +379,7 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
     assertGone(name, s);
   });
 
-  it('the machine is as it was: vm./kernel. sysctls, the root network namespace, the host\'s mounts', () => {
+  it('the machine is as it was: vm./kernel./fs./user. sysctls, the root network namespace, the host\'s mounts', () => {
     const now = globalSysctls();
     const changed = Object.keys({ ...sysctlsBefore, ...now }).filter((k) => sysctlsBefore[k] !== now[k]).map((k) => `${k}: ${sysctlsBefore[k]} → ${now[k]}`);
     assert.deepEqual(changed, []);
