@@ -663,7 +663,9 @@ export async function ctl(lab: string, nodeName: string | undefined, args: strin
   if (r.error) throw r.error;
   const code = r.status ?? 1;
   const verb = args.find((a) => !a.startsWith('-'));
-  if (code === 0 && waitMs > 0 && verb && WRITE_VERBS.has(verb) && s.status === 'up') {
+  // (A cluster without tortie has no agents to wait for.)
+  const agents = !s.kube || s.kube.cni === 'tortie';
+  if (code === 0 && waitMs > 0 && verb && WRITE_VERBS.has(verb) && s.status === 'up' && agents) {
     await waitNodesReady(s, s.plan.nodes, waitMs, Date.now());
   }
   return code;
