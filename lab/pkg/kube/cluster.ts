@@ -32,7 +32,7 @@ import {
 } from './configs.js';
 import { COREDNS_IMAGE, DNS_SERVICE_IP, corednsManifest } from './coredns.js';
 import { cgroupPids, cgroupRootName, holderArgv, makeCgroupRoot, nodeFsDir, prepareNodeFs, removeCgroupRoot } from './nodefs.js';
-import { type ClusterPKI, kubeconfigFor, makeClusterPKI, pkiAt } from './pki.js';
+import { type ClusterPKI, kubeconfigFor, makeClusterPKI } from './pki.js';
 
 export const NSENTER = '/usr/bin/nsenter';
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -267,7 +267,7 @@ async function startControlPlane(s: LabState, master: NodePlan, pki: ClusterPKI)
   const b = kubeBinaries();
   const k = s.kube!;
   const peer = 'http://127.0.0.1:2380';
-  const etcd = startInNode(s, master, 'kube:etcd', [b.etcd, '--name', master.name, '--data-dir', join(k.dir, 'etcd'),
+  startInNode(s, master, 'kube:etcd', [b.etcd, '--name', master.name, '--data-dir', join(k.dir, 'etcd'),
     '--listen-client-urls', 'http://127.0.0.1:2379', '--advertise-client-urls', 'http://127.0.0.1:2379',
     '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `${master.name}=${peer}`,
     '--initial-cluster-state', 'new', '--unsafe-no-fsync', '--log-level', 'warn'], {}, join(k.dir, 'etcd.log'));
@@ -281,7 +281,6 @@ async function startControlPlane(s: LabState, master: NodePlan, pki: ClusterPKI)
     `--service-account-signing-key-file=${pki.saKey}`, `--service-cluster-ip-range=${SERVICE_CIDR}`,
     '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction', '--allow-privileged=true',
     `--cert-dir=${join(k.dir, 'apiserver-certs')}`, '--profiling=false', '--v=0'], {}, join(k.dir, 'kube-apiserver.log'));
-  void etcd;
   await until('kube-apiserver /readyz', api, 120_000, async () => {
     const r = await run([...kubectlArgv(s), 'get', '--raw', '/readyz'], { env: kubectlEnv(s), timeoutMs: 10_000 });
     return r.code === 0 && r.stdout.trim() === 'ok';
@@ -466,4 +465,3 @@ export async function postDownKube(s: LabState): Promise<string[]> {
   return left;
 }
 
-export { pkiAt };
