@@ -142,6 +142,13 @@ function hostMounts(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => paths.some((p) => l.split(' ')[4]?.startsWith(p)));
 }
 
+/** Which of a node's standard paths exist on the host (none is made there by a lab). */
+const HOST_PATHS = ['/var/lib/kubelet', '/var/lib/containerd', '/run/containerd', '/opt/cni', '/var/lib/cni', '/etc/kubernetes', '/var/lib/calico',
+  '/run/calico', '/var/log/pods', '/var/log/containers', '/var/log/calico', '/usr/lib/modules', '/run/xtables.lock', '/opt/containerd', '/etc/containerd'];
+function hostPaths(): Record<string, boolean> {
+  return Object.fromEntries(HOST_PATHS.map((p) => [p, existsSync(p)]));
+}
+
 function cgroupDirs(name: string): string[] {
   const out: string[] = [];
   for (const h of readdirSync('/sys/fs/cgroup')) {
@@ -167,11 +174,13 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
   let sysctlsBefore: Record<string, string>;
   let netnsBefore: Record<string, string>;
   let mountsBefore: string[];
+  let pathsBefore: Record<string, boolean>;
 
   before(() => {
     sysctlsBefore = globalSysctls();
     netnsBefore = rootNetns();
     mountsBefore = hostMounts();
+    pathsBefore = hostPaths();
     assert.ok(Object.keys(sysctlsBefore).length > 50, 'read the machine\'s sysctls');
   });
 
@@ -348,6 +357,47 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
     assert.ok(await conn(pods[0]!.name, `${pods[1]!.ip}:9000`), `${pods[0]!.name} (${pods[0]!.node}) → ${pods[1]!.ip} (${pods[1]!.node})`);
     for (const p of pods) assert.ok(await conn(p.name, `${clusterIP}:90`), `${p.name} → ${clusterIP}:90`);
     assert.equal(await conn(pods[0]!.name, `${clusterIP}:91`), false, 'a port the Service does not have does not answer');
+    // A DaemonSet's hostPaths are the node's: /etc/cni/net.d (written), /lib/modules, a
+    // DirectoryOrCreate and a FileOrCreate one (made in the node's filesystem, not the host's).
+    await apply(name, {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'hostpaths', namespace: 'kube-system' },
+      spec: {
+        selector: { matchLabels: { app: 'hostpaths' } },
+        template: {
+          metadata: { labels: { app: 'hostpaths' } },
+          spec: {
+            hostNetwork: true,
+            terminationGracePeriodSeconds: 0,
+            tolerations: [{ operator: 'Exists' }],
+            containers: [{
+              name: 'c', image: AGNHOST, imagePullPolicy: 'Never',
+              command: ['/bin/sh', '-c', 'echo "$NODE" > /host-cni/written-by-$NODE && sleep 3600'],
+              env: [{ name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+              volumeMounts: [{ name: 'cni', mountPath: '/host-cni' }, { name: 'mods', mountPath: '/lib/modules', readOnly: true },
+                { name: 'log', mountPath: '/var/log/calico/cni' }, { name: 'xt', mountPath: '/run/xtables.lock' }],
+            }],
+            volumes: [
+              { name: 'cni', hostPath: { path: '/etc/cni/net.d' } },
+              { name: 'mods', hostPath: { path: '/lib/modules' } },
+              { name: 'log', hostPath: { path: '/var/log/calico/cni', type: 'DirectoryOrCreate' } },
+              { name: 'xt', hostPath: { path: '/run/xtables.lock', type: 'FileOrCreate' } },
+            ],
+          },
+        },
+      },
+    });
+    await k('-n', 'kube-system', 'rollout', 'status', 'daemonset/hostpaths', '--timeout=120s');
+    for (const n of ['node1', 'node2']) {
+      let files = '';
+      for (let i = 0; i < 50 && !files.includes(`written-by-${n}`); i++) {
+        files = await ok('exec', name, n, '--', 'ls', '/etc/cni/net.d');
+        if (!files.includes(`written-by-${n}`)) await sleep(100);
+      }
+      assert.deepEqual(files.trim().split('\n').sort(), ['10-bridge.conflist', `written-by-${n}`], `${n}'s /etc/cni/net.d holds what its pod wrote, and only that`);
+      await ok('exec', name, n, '--', 'test', '-d', '/var/log/calico/cni');
+    }
     // host-local's leases are the node's own (its /var/lib/cni).
     for (const p of pods) {
       const leases = (await ok('exec', name, p.node, '--', 'ls', '/var/lib/cni/networks/lab-bridge')).split('\n');
@@ -388,5 +438,6 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
     }
     assert.deepEqual(rootNetns(), netnsBefore);
     assert.deepEqual(hostMounts(), mountsBefore);
+    assert.deepEqual(hostPaths(), pathsBefore, 'no node path made on the host');
   });
 });

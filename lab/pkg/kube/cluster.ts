@@ -7,6 +7,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { release } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import type { LabState, ProcRecord } from '../state.js';
 import { writeState, labsRoot } from '../state.js';
@@ -176,9 +178,21 @@ async function step<T>(log: Log, label: string, fn: () => Promise<T>, detail?: (
   return r;
 }
 
-/** Has this kernel IPVS (kube-proxy's ipvs mode, the seed's)? Only looked at, never loaded. */
-function kernelHasIPVS(): boolean {
-  return existsSync('/proc/net/ip_vs') || existsSync('/sys/module/ip_vs');
+/**
+ * Why this kernel cannot run kube-proxy's ipvs mode (the seed's), or undefined if it can. Only
+ * looked at (the running kernel's config, its modules), never loaded.
+ */
+export function ipvsMissing(): string | undefined {
+  if (existsSync('/proc/net/ip_vs') || existsSync('/sys/module/ip_vs')) return undefined;
+  try {
+    const config = gunzipSync(readFileSync('/proc/config.gz')).toString('utf8');
+    if (/^CONFIG_IP_VS=[ym]$/m.test(config)) return undefined;
+    return 'CONFIG_IP_VS is not set in /proc/config.gz';
+  } catch {
+    const rel = release();
+    if (existsSync(`/lib/modules/${rel}/modules.dep`) && /ip_vs\.ko/.test(readFileSync(`/lib/modules/${rel}/modules.dep`, 'utf8'))) return undefined;
+    return `no ip_vs module for kernel ${rel}`;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -205,7 +219,8 @@ export async function upKube(s: LabState, opts: KubeUpOptions, log: Log): Promis
     cgroupRoots: {},
     notes: [],
   };
-  if (!kernelHasIPVS()) s.kube.notes.push('kube-proxy: nftables mode (this kernel has no IPVS; the seed runs kube-proxy in IPVS mode)');
+  const noIPVS = ipvsMissing();
+  s.kube.notes.push(`kube-proxy: nftables mode (${noIPVS ? `this kernel has no IPVS: ${noIPVS}` : 'IPVS is available but not used'}; the seed runs kube-proxy in IPVS mode)`);
   s.kube.notes.push(`services ${SERVICE_CIDR}, pods ${POD_CIDR} (kubespray defaults), CNI ${opts.cni}`);
   writeState(s);
   for (const n of s.kube.notes) log(`  note: ${n}`);

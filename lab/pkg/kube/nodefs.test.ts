@@ -11,7 +11,7 @@ import { clientIdentities, makeClusterPKI } from './pki.js';
 describe('a lab node\'s mount namespace', () => {
   it('overlays the labs root\'s own overlay last and binds the labs root back only when it lies under one', () => {
     const tail = (labs: string) => holderArgv('/x/nodes/n1', labs).slice(-(OVERLAID.length + 2));
-    assert.deepEqual(tail('/var/lib/tortie-lab'), ['/var/lib/tortie-lab', '1', '/etc', '/opt', '/var/log', '/run', '/var/lib']);
+    assert.deepEqual(tail('/var/lib/tortie-lab'), ['/var/lib/tortie-lab', '1', '/etc', '/opt', '/var/log', '/run', '/usr/lib', '/var/lib']);
     assert.deepEqual(tail('/tmp/labs'), ['/tmp/labs', '0', ...OVERLAID]);
     assert.throws(() => holderArgv('/x', '/var'), /TORTIE_LAB_DIR \/var holds \/var\/lib/);
     assert.throws(() => holderArgv('/x', '/'), /TORTIE_LAB_DIR \/ holds/);

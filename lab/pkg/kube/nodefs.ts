@@ -1,6 +1,6 @@
 // A node's own filesystem view: a mount namespace per node (held by a `sleep` started through
 // `nsenter --net` + `unshare --mount`, PID recorded), in which
-//   - /etc, /opt, /var/lib, /var/log and /run are overlays whose upper layer is a tmpfs of that
+//   - /etc, /opt, /var/lib, /var/log, /run and /usr/lib are overlays whose upper layer is a tmpfs of that
 //     namespace (writes there stay with the node and vanish with it; nothing is created on the host),
 //   - the standard paths of a Kubernetes node are bind mounts of per-node directories in the lab dir,
 //   - the labs root is bound back over its overlay (when it lies under one), so the lab's files are
@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { NODE_PATHS } from './configs.js';
 
 /** Directories overlaid (upper layer on the namespace's tmpfs). */
-export const OVERLAID = ['/etc', '/opt', '/var/lib', '/var/log', '/run'] as const;
+export const OVERLAID = ['/etc', '/opt', '/var/lib', '/var/log', '/run', '/usr/lib'] as const;
 
 /** Standard paths bound from the node's directory `<node>/fs<path>`. */
 export const BOUND: readonly string[] = [
@@ -81,6 +81,8 @@ done
 # --no-canonicalize: mount(8) would otherwise resolve the fd link to its path, now overlaid.
 if [ "$rebind" = 1 ]; then mount --no-canonicalize --rbind /proc/self/fd/3 "$labs"; fi
 exec 3<&-
+# A host has /lib/modules (DaemonSets mount it, e.g. Calico's); this machine has none: the node's is empty.
+mkdir -p /lib/modules
 for p in ${BOUND.join(' ')}; do
   src="$node/fs$p"; [ "$p" = /run/calico ] && src="$node/fs/var/run/calico"
   mkdir -p "$p"; mount --bind "$src" "$p"
