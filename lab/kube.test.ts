@@ -317,6 +317,15 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
     const after2 = (await pods()).find((p) => p.name === on2.name)!;
     assert.deepEqual([after2.ip, after2.cid], [on2.ip, on2.cid], 'same address, same sandbox');
 
+    // containerd of node3 restarted: its shims keep the containers; the new daemon finds them, the
+    // pod stays reachable, and the node still starts pods (the Deployment scaled up by one).
+    const on3 = web.find((p) => p.node === 'node3')!;
+    assert.match(await ok('containerd', 'restart', name, 'node3'), /containerd restarted/);
+    assert.ok(await connect(web[0]!, `${on3.ip}:8080`), `${on3.name} reachable after node3's containerd restart`);
+    assert.ok(await connect(on3, `${web[0]!.ip}:8080`), `exec into ${on3.name} (through the new containerd) and out`);
+    await k('scale', 'deployment/web', '--replicas=4');
+    await k('rollout', 'status', 'deployment/web', '--timeout=120s');
+
     // A Kubernetes NetworkPolicy, made with kubectl: ingress to app=web denied.
     const deny = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'deny-web', namespace: 'default' }, spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'] } };
     await apply(name, deny, 'create');

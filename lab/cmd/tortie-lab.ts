@@ -13,7 +13,8 @@ const USAGE = `Usage:
   tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd] [--wait D | --no-wait]
   tortie-lab up --kubernetes [--cni none|tortie|bridge] [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan] [--wait D | --no-wait]
   tortie-lab kubectl N -- KUBECTL-ARGS...       (the real kubectl, admin kubeconfig, in the master's network namespace)
-  tortie-lab kubelet restart N NODE [--wait D | --no-wait]   (stops the node's kubelet by its recorded PID, starts a new one)
+  tortie-lab kubelet restart N NODE [--wait D | --no-wait]      (stops the node's kubelet by its recorded PID, starts a new one)
+  tortie-lab containerd restart N NODE [--wait D | --no-wait]   (the same for containerd; its shims and containers keep running)
   tortie-lab pod add N NODE NS/POD [--labels k=v,...] [--serve PORT[/tcp|/udp],...] [--wait D | --no-wait]
   tortie-lab pod del N NS/POD
   tortie-lab ns add N NAME [--labels k=v,...]   (the namespace's kns.<NAME> profile, labels as pcns.<k>)
@@ -248,12 +249,13 @@ async function main(argv: string[]): Promise<number> {
       const [name] = need(p, 1, 'kubectl N -- ARGS...');
       return lab.kubectl(name!, p.rest);
     }
-    case 'kubelet': {
+    case 'kubelet':
+    case 'containerd': {
       allowOnly(p, 'wait', 'no-wait');
       const [sub, ...pos] = p.positional;
-      if (sub !== 'restart') throw new UsageError('kubelet restart N NODE');
-      const [name, node] = need({ ...p, positional: pos }, 2, 'kubelet restart N NODE');
-      await lab.kubeletRestart(name!, node!, log, waitMs(p));
+      if (sub !== 'restart') throw new UsageError(`${verb} restart N NODE`);
+      const [name, node] = need({ ...p, positional: pos }, 2, `${verb} restart N NODE`);
+      await lab.kubeRestart(name!, verb, node!, log, waitMs(p));
       return 0;
     }
     case 'down': {

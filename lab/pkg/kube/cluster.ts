@@ -321,9 +321,8 @@ async function startContainerd(s: LabState, node: NodePlan): Promise<void> {
   const fs = nodeFsDir(dir);
   writeFileSync(join(fs, 'etc/containerd/config.toml'), containerdConfig());
   const b = kubeBinaries();
-  const rec = startInNode(s, node, `containerd:${node.name}`, [b.containerd, '--config', NODE_PATHS.containerdConfig], {}, join(dir, 'containerd.log'));
+  await runContainerd(s, node);
   const sock = join(fs, NODE_PATHS.containerdSocket);
-  await until(`containerd on ${node.name}`, rec, 30_000, () => accepts(sock));
   for (const img of b.images) {
     const r = await run([b.ctr, '--address', sock, '-n', 'k8s.io', 'images', 'import', img], { timeoutMs: 180_000 });
     if (r.code !== 0) throw new Error(`ctr images import ${img} on ${node.name}: ${(r.stderr || r.stdout).trim()}`);
@@ -337,6 +336,15 @@ async function startContainerd(s: LabState, node: NodePlan): Promise<void> {
     const src = join(DEBIAN_CNI, p);
     if (existsSync(src)) copyFileSync(src, join(fs, NODE_PATHS.cniBinDir, p));
   }
+}
+
+/** Starts the node's containerd and waits until its socket answers. */
+async function runContainerd(s: LabState, node: NodePlan): Promise<ProcRecord> {
+  const dir = nodeDir(s, node.name);
+  const sock = join(nodeFsDir(dir), NODE_PATHS.containerdSocket);
+  const rec = startInNode(s, node, `containerd:${node.name}`, [kubeBinaries().containerd, '--config', NODE_PATHS.containerdConfig], {}, join(dir, 'containerd.log'));
+  await until(`containerd on ${node.name}`, rec, 30_000, () => accepts(sock));
+  return rec;
 }
 
 function writeKubeletFiles(s: LabState, node: NodePlan, pki: ClusterPKI): void {
@@ -433,11 +441,24 @@ async function installBridge(s: LabState): Promise<void> {
 
 /** Stops a node's kubelet by its recorded PID and starts a new one (its pods keep running). */
 export async function restartKubelet(s: LabState, node: NodePlan): Promise<ProcRecord> {
-  const role = `kubelet:${node.name}`;
+  await stopRole(s, `kubelet:${node.name}`);
+  return startKubelet(s, node);
+}
+
+/**
+ * Stops a node's containerd by its recorded PID (its shims, and so the containers, keep running)
+ * and starts a new one, which finds them again.
+ */
+export async function restartContainerd(s: LabState, node: NodePlan): Promise<ProcRecord> {
+  await stopRole(s, `containerd:${node.name}`);
+  rmSync(join(nodeFsDir(nodeDir(s, node.name)), NODE_PATHS.containerdSocket), { force: true });
+  return runContainerd(s, node);
+}
+
+async function stopRole(s: LabState, role: string): Promise<void> {
   for (const p of s.processes.filter((x) => x.role === role)) await killPid(p.pid, p.startTime, 5000);
   s.processes = s.processes.filter((x) => x.role !== role);
   writeState(s);
-  return startKubelet(s, node);
 }
 
 // ---------------------------------------------------------------------------------------------
