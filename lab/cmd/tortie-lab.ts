@@ -7,10 +7,15 @@ import { FAULTS, breakFault, healFault, parseFault } from '../pkg/faults.js';
 import * as lab from '../pkg/lab.js';
 import { parseDuration } from '../pkg/readiness.js';
 import { formatCase, formatTotals, runTruth, truthJson } from '../pkg/truth.js';
+import type { CniKind } from '../pkg/kube/configs.js';
 import { type DatastoreKind, type Mode, type Preset, parseLabels, parseServe } from '../pkg/topology.js';
 
 const USAGE = `Usage:
   tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd] [--wait D | --no-wait]
+  tortie-lab up --kubernetes [--cni none|tortie|bridge] [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan] [--wait D | --no-wait]
+  tortie-lab kubectl N -- KUBECTL-ARGS...       (the real kubectl, admin kubeconfig, in the master's network namespace)
+  tortie-lab kubelet restart N NODE [--wait D | --no-wait]      (stops the node's kubelet by its recorded PID, starts a new one)
+  tortie-lab containerd restart N NODE [--wait D | --no-wait]   (the same for containerd; its shims and containers keep running)
   tortie-lab pod add N NODE NS/POD [--labels k=v,...] [--serve PORT[/tcp|/udp],...] [--wait D | --no-wait]
   tortie-lab pod del N NS/POD
   tortie-lab ns add N NAME [--labels k=v,...]   (the namespace's kns.<NAME> profile, labels as pcns.<k>)
@@ -56,7 +61,7 @@ interface Parsed {
   rest: string[];
 }
 
-const VALUE_FLAGS = new Set(['name', 'nodes', 'preset', 'mode', 'datastore', 'labels', 'serve', 'port', 'proto', 'expect', 'node', 'timeout', 'settle', 'wait']);
+const VALUE_FLAGS = new Set(['cni', 'name', 'nodes', 'preset', 'mode', 'datastore', 'labels', 'serve', 'port', 'proto', 'expect', 'node', 'timeout', 'settle', 'wait']);
 
 function parse(argv: string[]): Parsed {
   const dd = argv.indexOf('--');
@@ -128,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
   const p = parse(args);
   switch (verb) {
     case 'up': {
-      allowOnly(p, 'name', 'nodes', 'preset', 'mode', 'datastore', 'wait', 'no-wait');
+      allowOnly(p, 'name', 'nodes', 'preset', 'mode', 'datastore', 'wait', 'no-wait', 'kubernetes', 'cni');
       need(p, 0, 'no positional arguments');
       const preset = str(p, 'preset') as Preset | undefined;
       await lab.up(
@@ -139,6 +144,8 @@ async function main(argv: string[]): Promise<number> {
           mode: str(p, 'mode') as Mode | undefined,
           datastore: str(p, 'datastore') as DatastoreKind | undefined,
           waitMs: waitMs(p),
+          kubernetes: p.flags.has('kubernetes'),
+          cni: str(p, 'cni') as CniKind | undefined,
         },
         log,
       );
@@ -246,6 +253,20 @@ async function main(argv: string[]): Promise<number> {
       const [name, fault] = need(p, 2, `${verb} N FAULT`);
       if (verb === 'break') await breakFault(name!, parseFault(fault!), { node: str(p, 'node') }, log);
       else await healFault(name!, parseFault(fault!), log);
+      return 0;
+    }
+    case 'kubectl': {
+      allowOnly(p);
+      const [name] = need(p, 1, 'kubectl N -- ARGS...');
+      return lab.kubectl(name!, p.rest);
+    }
+    case 'kubelet':
+    case 'containerd': {
+      allowOnly(p, 'wait', 'no-wait');
+      const [sub, ...pos] = p.positional;
+      if (sub !== 'restart') throw new UsageError(`${verb} restart N NODE`);
+      const [name, node] = need({ ...p, positional: pos }, 2, `${verb} restart N NODE`);
+      await lab.kubeRestart(name!, verb, node!, log, waitMs(p));
       return 0;
     }
     case 'down': {

@@ -9,6 +9,8 @@ import { buildUnderlay, hostLines, makePodNs, namespaceLines } from './net.js';
 import { type Expectation, type Matrix, formatMatrix, matrixJson, mismatches, summary } from '../../libcalico-go/lib/policy/matrix.js';
 import { notReadyReporters, procRoutes, routesTo } from './readiness.js';
 import { type DatastoreInfo, type LabState, type PodRecord, type ProcRecord, labDir, listLabNames, mustReadState, readState, withLock, writeState } from './state.js';
+import * as kube from './kube/cluster.js';
+import { CNI_KINDS, type CniKind } from './kube/configs.js';
 import { IP, ipBatch, killPid, mapLimit, netnsList, netnsPids, pidAlive, run, spawnInNs } from './sys.js';
 import {
   type DatastoreKind,
@@ -57,10 +59,12 @@ function nodeDirs(s: LabState, node: string) {
 }
 
 function datastoreEnv(d: DatastoreInfo): Record<string, string> {
+  if (d.type === 'kubernetes') return { DATASTORE_TYPE: 'kubernetes', KUBECONFIG: d.kubeconfig! };
   return d.type === 'embedded' ? { DATASTORE_TYPE: 'embedded', DATASTORE_PATH: d.path! } : { DATASTORE_TYPE: 'etcdv3', ETCD_ENDPOINTS: d.endpoints! };
 }
 
 function ctlConfig(d: DatastoreInfo): string {
+  if (d.type === 'kubernetes') return `apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {}\nspec:\n  datastoreType: kubernetes\n  kubeconfig: ${d.kubeconfig}\n`;
   const spec = d.type === 'embedded' ? `  datastoreType: embedded\n  datastorePath: ${d.path}\n` : `  datastoreType: etcdv3\n  etcdEndpoints: ${d.endpoints}\n`;
   return `apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {}\nspec:\n${spec}`;
 }
@@ -69,6 +73,16 @@ function ctlConfig(d: DatastoreInfo): string {
 function ctlArgv(s: LabState, node?: NodePlan): { argv: string[]; env: NodeJS.ProcessEnv } {
   const env: NodeJS.ProcessEnv = { PATH, ...datastoreEnv(s.datastore) };
   const cfg = ['--config', join(s.dir, 'tortiectl.cfg')];
+  if (s.kube) {
+    // The API server is on the master node's underlay address; a node's agent files are at the
+    // standard paths of its own mount namespace.
+    if (node) {
+      Object.assign(env, { TORTIE_RUN_DIR: '/var/run/calico', TORTIE_STATE_DIR: '/var/lib/calico', NODENAME: node.name });
+      return { argv: [...kube.nodeEnter(s, node), BIN('tortiectl'), ...cfg], env };
+    }
+    const m = s.plan.nodes.find((n) => n.name === s.kube!.master)!;
+    return { argv: [kube.NSENTER, `--net=/run/netns/${m.ns}`, '--', BIN('tortiectl'), ...cfg], env };
+  }
   if (node) {
     env.TORTIE_RUN_DIR = nodeDirs(s, node.name).runDir;
     env.TORTIE_STATE_DIR = nodeDirs(s, node.name).stateDir;
@@ -118,6 +132,10 @@ export interface UpOptions {
   datastore?: DatastoreKind;
   /** How long to wait for every agent to report ready; 0 = do not wait. Default DEFAULT_WAIT_MS. */
   waitMs?: number;
+  /** A real Kubernetes cluster on the nodes (lab/pkg/kube/). */
+  kubernetes?: boolean;
+  /** With kubernetes: the CNI installed by the lab (default none: nodes stay NotReady). */
+  cni?: CniKind;
 }
 
 /** `--wait` default: a few minutes (a cold 20-node lab settles in well under one). */
@@ -182,6 +200,13 @@ export async function waitRouted(s: LabState, ip: string, owner: string, timeout
 
 export async function up(opts: UpOptions, log: Log): Promise<LabState> {
   const plan = planLab(opts);
+  if (opts.cni !== undefined && !opts.kubernetes) throw new Error('--cni needs --kubernetes');
+  if (opts.kubernetes && opts.datastore !== undefined) throw new Error('--datastore does not apply to --kubernetes (the datastore is the cluster\'s API)');
+  if (opts.cni !== undefined && !CNI_KINDS.includes(opts.cni)) throw new Error(`--cni must be one of ${CNI_KINDS.join(', ')}, got ${opts.cni}`);
+  if (opts.kubernetes) {
+    const missing = kube.missingForKube(opts.cni ?? 'none');
+    if (missing.length > 0) throw new Error(`up --kubernetes needs: ${missing.join(', ')} (scripts/build-kubernetes.sh, scripts/build-images.sh)`);
+  }
   if (readState(plan.name)) throw new Error(`lab ${plan.name} already exists (tortie-lab down ${plan.name} first)`);
   const clash = planNamespaces(plan).filter((n) => netnsList().includes(n));
   if (clash.length > 0) throw new Error(`namespaces already exist: ${clash.join(', ')}`);
@@ -197,17 +222,29 @@ export async function up(opts: UpOptions, log: Log): Promise<LabState> {
       plan,
       namespaces: planNamespaces(plan),
       processes: [],
-      datastore: plan.datastore === 'embedded' ? { type: 'embedded', path: join(dir, 'datastore.db') } : { type: 'etcdv3', endpoints: `http://${plan.etcdAddress}:2379` },
+      datastore: opts.kubernetes
+        ? { type: 'kubernetes', kubeconfig: join(dir, 'kube', 'admin.conf') }
+        : plan.datastore === 'embedded' ? { type: 'embedded', path: join(dir, 'datastore.db') } : { type: 'etcdv3', endpoints: `http://${plan.etcdAddress}:2379` },
       pods: {},
     };
     writeState(s);
     writeFileSync(join(dir, 'tortiectl.cfg'), ctlConfig(s.datastore));
-    log(`lab ${plan.name}: ${plan.nodes.length} nodes, mode ${plan.mode}, datastore ${plan.datastore}${plan.preset ? `, preset ${plan.preset}` : ''} (state ${join(dir, 'state.json')})`);
+    log(`lab ${plan.name}: ${plan.nodes.length} nodes, mode ${plan.mode}, ${opts.kubernetes ? `Kubernetes v1.34 (kubelet, containerd, kube-proxy per node), CNI ${opts.cni ?? 'none'}` : `datastore ${plan.datastore}`}${plan.preset ? `, preset ${plan.preset}` : ''} (state ${join(dir, 'state.json')})`);
     for (const note of plan.notes) log(`  note: ${note}`);
     try {
       await step(log, 'namespaces', () => ipBatch(null, namespaceLines(s.namespaces)), () => `${s.namespaces.length} created (${plan.prefix}*)`);
       await step(log, 'underlay', () => buildUnderlay(plan), () =>
         plan.subnets.map((sn) => `${sn.cidr} (${plan.nodes.filter((n) => n.subnet === sn.index).length} nodes)`).join(' + ') + `, router ${plan.subnets.map((sn) => sn.gateway).join('/')}`);
+      if (opts.kubernetes) {
+        await kube.upKube(s, { cni: opts.cni ?? 'none', waitMs: opts.waitMs ?? DEFAULT_WAIT_MS }, log);
+        if (opts.cni === 'tortie' && (opts.waitMs ?? DEFAULT_WAIT_MS) > 0) {
+          await step(log, 'ready', () => waitNodesReady(s, plan.nodes, opts.waitMs ?? DEFAULT_WAIT_MS), () => 'every tortie-node reports ready');
+        }
+        s.status = 'up';
+        writeState(s);
+        log(`lab ${plan.name} is up in ${((Date.now() - t0) / 1000).toFixed(2)}s (tortie-lab kubectl ${plan.name} -- get nodes)`);
+        return s;
+      }
       if (plan.etcdNs) await step(log, 'etcd', () => startEtcd(s), () => `${s.datastore.endpoints} in ${plan.etcdNs}`);
       else log(`  datastore: embedded ${s.datastore.path}`);
       await step(log, 'pool', () => ctlCapture(s, ['apply', '-f', '-'], JSON.stringify(poolResource(plan.pool))), () =>
@@ -338,6 +375,10 @@ function runtimeOpts(s: LabState, node: NodePlan, pod: PodRecord) {
   };
 }
 
+function notKube(s: LabState): void {
+  if (s.kube) throw new Error(`lab ${s.name} is a Kubernetes cluster: its pods are made with kubectl (tortie-lab kubectl ${s.name} -- ...), its nodes are fixed`);
+}
+
 function mustBeUp(s: LabState): void {
   if (s.status !== 'up') throw new Error(`lab ${s.name} is ${s.status}; tortie-lab down ${s.name} and up again`);
 }
@@ -364,6 +405,7 @@ export async function nodeAdd(lab: string, name: string, log: Log, waitMs: numbe
   return withLock(lab, async () => {
     const s = mustReadState(lab);
     mustBeUp(s);
+    notKube(s);
     if (s.plan.nodes.some((n) => n.name === name)) throw new Error(`node ${name} already exists in lab ${lab}`);
     const node = nextNode(s, name);
     if (netnsList().includes(node.ns)) throw new Error(`namespace ${node.ns} already exists`);
@@ -398,6 +440,7 @@ export async function nodeRestart(lab: string, nodeName: string, log: Log, waitM
   return withLock(lab, async () => {
     const s = mustReadState(lab);
     mustBeUp(s);
+    notKube(s);
     const node = nodeOf(s, nodeName);
     const t0 = Date.now();
     const stopped = await stopAgent(s, node);
@@ -453,6 +496,7 @@ export async function podAdd(lab: string, nodeName: string, refText: string, opt
   return withLock(lab, async () => {
     const s = mustReadState(lab);
     mustBeUp(s);
+    notKube(s);
     const node = nodeOf(s, nodeName);
     const key = podKey(ref);
     if (s.pods[key]) throw new Error(`pod ${key} already exists on ${s.pods[key]!.node}`);
@@ -598,7 +642,9 @@ export function targetNs(s: LabState, target: string): string {
 export function exec(lab: string, target: string, cmd: string[]): number {
   const s = mustReadState(lab);
   if (cmd.length === 0) throw new Error('exec needs a command after --');
-  const r = spawnSync(IP, ['netns', 'exec', targetNs(s, target), ...cmd], { stdio: 'inherit' });
+  // A cluster's node: its network and mount namespaces (its own /etc/cni/net.d, /var/lib/kubelet, …).
+  const argv = s.kube && !target.includes('/') ? [...kube.nodeEnter(s, nodeOf(s, target)), ...cmd] : [IP, 'netns', 'exec', targetNs(s, target), ...cmd];
+  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: 'inherit' });
   if (r.error) throw r.error;
   return r.status ?? 1;
 }
@@ -618,10 +664,54 @@ export async function ctl(lab: string, nodeName: string | undefined, args: strin
   if (r.error) throw r.error;
   const code = r.status ?? 1;
   const verb = args.find((a) => !a.startsWith('-'));
-  if (code === 0 && waitMs > 0 && verb && WRITE_VERBS.has(verb) && s.status === 'up') {
+  // (A cluster without tortie has no agents to wait for.)
+  const agents = !s.kube || s.kube.cni === 'tortie';
+  if (code === 0 && waitMs > 0 && verb && WRITE_VERBS.has(verb) && s.status === 'up' && agents) {
     await waitNodesReady(s, s.plan.nodes, waitMs, Date.now());
   }
   return code;
+}
+
+/** The real kubectl with the lab cluster's admin kubeconfig (in the master node's network namespace). */
+export function kubectl(lab: string, args: string[]): number {
+  const s = mustReadState(lab);
+  if (!s.kube) throw new Error(`lab ${lab} has no Kubernetes cluster (up --kubernetes)`);
+  const argv = kube.kubectlArgv(s);
+  const r = spawnSync(argv[0]!, [...argv.slice(1), ...args], { stdio: 'inherit', env: kube.kubectlEnv(s) });
+  if (r.error) throw r.error;
+  return r.status ?? 1;
+}
+
+/**
+ * Stops a cluster node's kubelet or containerd by its recorded PID and starts a new one; with a CNI
+ * installed, waits until the Node is Ready again with a status posted after the restart.
+ */
+export async function kubeRestart(lab: string, what: 'kubelet' | 'containerd', nodeName: string, log: Log, waitMs: number = DEFAULT_WAIT_MS): Promise<ProcRecord> {
+  return withLock(lab, async () => {
+    const s = mustReadState(lab);
+    if (!s.kube) throw new Error(`lab ${lab} has no Kubernetes cluster (up --kubernetes)`);
+    const node = nodeOf(s, nodeName);
+    const t0 = Date.now();
+    const old = s.processes.find((p) => p.role === `${what}:${node.name}`);
+    const rec = what === 'kubelet' ? await kube.restartKubelet(s, node) : await kube.restartContainerd(s, node);
+    if (waitMs > 0 && s.kube.cni !== 'none') {
+      // Heartbeats have one-second resolution: ready again means one at or after the restart's second.
+      const since = new Date(t0).toISOString().slice(0, 19);
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const out = JSON.parse(await kube.kubectl(s, ['get', 'node', node.name, '-o', 'json'])) as { status: { conditions: { type: string; status: string; lastHeartbeatTime: string }[] } };
+        const ready = out.status.conditions.find((c) => c.type === 'Ready');
+        // The kubelet posts its status at start; after a containerd restart it does not (the status
+        // is unchanged), so there Ready is enough: the socket already answers.
+        if (ready?.status === 'True' && (what === 'containerd' || ready.lastHeartbeatTime.slice(0, 19) >= since)) break;
+        if (!pidAlive(rec.pid, rec.startTime)) throw new Error(`${what} on ${node.name} exited:\n${tail(rec.log!)}`);
+        if (Date.now() > deadline) throw new Error(`Node ${node.name} not Ready after the ${what} restart`);
+        await sleep(500);
+      }
+    }
+    log(`node ${node.name}: ${what} restarted (pid ${old?.pid ?? 'none'} → ${rec.pid}, ${((Date.now() - t0) / 1000).toFixed(2)}s)`);
+    return rec;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -692,6 +782,8 @@ export async function down(lab: string, log: Log): Promise<{ killed: number; nam
       (killed += (await Promise.all(pids.map((p) => killPid(p.pid, p.startTime, graceMs)))).filter(Boolean).length);
     // Pod servers and agents, then etcd (agents may still talk to it): each exactly as recorded.
     const recs = [...Object.values(s.pods).flatMap((p) => p.servers), ...s.processes];
+    // A cluster: kubelets, then the containers in the nodes' own cgroups.
+    killed += await kube.preDownKube(s);
     // tortie-node logs "Node agent stopped" at once on SIGTERM but its process lingers ~5 s after:
     // a short grace, then SIGKILL (whatever it leaves in its namespace is swept below).
     await killAll(recs.filter((p) => p.role !== 'etcd'), 1000);
@@ -706,12 +798,14 @@ export async function down(lab: string, log: Log): Promise<{ killed: number; nam
       const r = await run([IP, '-force', '-batch', '-'], { input: present.map((n) => `netns del ${n}`).join('\n') + '\n' });
       if (r.code !== 0) log(`warning: deleting namespaces: ${r.stderr.trim()}`);
     }
+    const cgroupsLeft = await kube.postDownKube(s);
     const left = netnsList().filter((n) => s.namespaces.includes(n));
     const alive = recs.filter((p) => pidAlive(p.pid, p.startTime));
-    if (left.length > 0 || alive.length > 0) {
-      throw new Error(`lab ${lab} not fully removed: namespaces ${left.join(', ') || 'none'}; processes ${alive.map((p) => p.pid).join(', ') || 'none'} (state kept)`);
+    if (left.length > 0 || alive.length > 0 || cgroupsLeft.length > 0) {
+      throw new Error(`lab ${lab} not fully removed: namespaces ${left.join(', ') || 'none'}; processes ${alive.map((p) => p.pid).join(', ') || 'none'}; cgroups ${cgroupsLeft.join(', ') || 'none'} (state kept)`);
     }
-    rmSync(s.dir, { recursive: true, force: true });
+    // The nodes' mount namespaces (and their overlays, tmpfs and bind mounts) went with their last process.
+    rmSync(s.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     log(`lab ${lab} down: ${killed} processes stopped, ${present.length} namespaces deleted (${((Date.now() - t0) / 1000).toFixed(2)}s)`);
     return { killed, namespaces: present.length };
   });
@@ -724,7 +818,7 @@ export function list(): string {
     if (!s) continue;
     const procs = [...s.processes, ...Object.values(s.pods).flatMap((p) => p.servers)];
     const alive = procs.filter((p) => pidAlive(p.pid, p.startTime)).length;
-    rows.push([name, s.status, s.plan.mode, s.plan.datastore, String(s.plan.nodes.length), String(Object.keys(s.pods).length), `${alive}/${procs.length} running`]);
+    rows.push([name, s.status, s.plan.mode, s.kube ? `kubernetes (cni ${s.kube.cni})` : s.plan.datastore, String(s.plan.nodes.length), String(Object.keys(s.pods).length), `${alive}/${procs.length} running`]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((x, c) => (c === r.length - 1 ? x : x.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';

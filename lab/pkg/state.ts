@@ -3,6 +3,7 @@
 // works after a crash. Lives in $TORTIE_LAB_DIR/<name>/state.json (default /var/lib/tortie-lab).
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import type { KubeState } from './kube/cluster.js';
 import type { LabPlan, ServeSpec } from './topology.js';
 import { pidAlive } from './sys.js';
 
@@ -39,9 +40,11 @@ export interface PodRecord {
 }
 
 export interface DatastoreInfo {
-  type: 'embedded' | 'etcdv3';
+  type: 'embedded' | 'etcdv3' | 'kubernetes';
   path?: string;
   endpoints?: string;
+  /** kubernetes: the kubeconfig (reached from the master node's network namespace). */
+  kubeconfig?: string;
 }
 
 export interface LabState {
@@ -59,6 +62,8 @@ export interface LabState {
   /** Kubernetes namespaces whose kns.<name> profile the lab made (`ns add`, or the first pod's
    *  `pod add`, which leaves an existing profile alone), with the labels it was given. */
   k8sNamespaces?: Record<string, Record<string, string>>;
+  /** `up --kubernetes`: the cluster (control plane on the first node, kubelets on all). */
+  kube?: KubeState;
 }
 
 export function statePath(name: string): string {
