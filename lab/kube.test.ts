@@ -97,7 +97,7 @@ function globalSysctls(): Record<string, string> {
     for (const e of readdirSync(d)) {
       const p = join(d, e);
       const rel = p.slice('/proc/sys/'.length);
-      let st;
+      let st: ReturnType<typeof statSync>;
       try {
         st = statSync(p);
       } catch {
@@ -425,7 +425,7 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
     for (;;) {
       const s = existsSync(stateFile) ? (() => { try { return state(name); } catch { return null; } })() : null;
       // The agents start once the kubelets run (CoreDNS's pods are being made by then).
-      if (s && s.processes.some((p) => p.role.startsWith('agent:'))) break;
+      if (s?.processes.some((p) => p.role.startsWith('agent:'))) break;
       assert.ok(Date.now() < deadline, 'agents never recorded');
       await sleep(20);
     }

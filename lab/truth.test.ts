@@ -135,7 +135,7 @@ describe('tortie-lab ns add, pod metadata, truth', { skip }, () => {
     assert.doesNotMatch(out, /^FAIL /m);
     assert.doesNotMatch(out, /not as expected|unexpected/i);
     // Denials are real: in the default-deny case nothing reaches x (48 of 72 pairs answer).
-    assert.match(out, /^case 02-default-deny-ingress[^]*?^y\/a +FAIL +FAIL +FAIL +- /m);
+    assert.match(out, /^case 02-default-deny-ingress[\s\S]*?^y\/a +FAIL +FAIL +FAIL +- /m);
     assert.match(out, /^48\/72 pairs answered; all as expected$/m);
     const s = state();
     for (const key of POD_KEYS) {

@@ -76,7 +76,7 @@ export function versionGte(a: string, b: string): boolean {
 /** Spec versions libcni knows. */
 export const LIBCNI_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 
-const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 function ifnameProblem(n: string): string | null {
   if (n === '') return 'is empty';
@@ -346,7 +346,7 @@ export function buildRequest(
   if (capabilityArgs) {
     const rc: Record<string, unknown> = {};
     for (const [cap, on] of Object.entries(plugin.capabilities ?? {})) {
-      if (on === true && Object.prototype.hasOwnProperty.call(capabilityArgs, cap)) rc[cap] = capabilityArgs[cap];
+      if (on === true && Object.hasOwn(capabilityArgs, cap)) rc[cap] = capabilityArgs[cap];
     }
     if (Object.keys(rc).length > 0) req.runtimeConfig = rc;
   }

@@ -14,7 +14,6 @@ import { CNI_KINDS, type CniKind } from './kube/configs.js';
 import { IP, ipBatch, killPid, mapLimit, netnsList, netnsPids, pidAlive, run, spawnInNs } from './sys.js';
 import {
   type DatastoreKind,
-  type LabPlan,
   type Mode,
   type NodePlan,
   type PodRef,
@@ -150,7 +149,7 @@ const HEALTH_URL = 'http://127.0.0.1:9099/readiness';
  * pass that started at or after that time (so a datastore write made before it is enforced). On
  * timeout, throws naming each node that is not ready and the reporters that say why.
  */
-export async function waitNodesReady(s: LabState, nodes: readonly NodePlan[], timeoutMs: number, policySinceMs?: number): Promise<void> {
+export async function waitNodesReady(nodes: readonly NodePlan[], timeoutMs: number, policySinceMs?: number): Promise<void> {
   const since = policySinceMs === undefined ? [] : [String(policySinceMs)];
   const results = await Promise.all(
     nodes.map(async (n) => {
@@ -238,7 +237,7 @@ export async function up(opts: UpOptions, log: Log): Promise<LabState> {
       if (opts.kubernetes) {
         await kube.upKube(s, { cni: opts.cni ?? 'none', waitMs: opts.waitMs ?? DEFAULT_WAIT_MS }, log);
         if (opts.cni === 'tortie' && (opts.waitMs ?? DEFAULT_WAIT_MS) > 0) {
-          await step(log, 'ready', () => waitNodesReady(s, plan.nodes, opts.waitMs ?? DEFAULT_WAIT_MS), () => 'every tortie-node reports ready');
+          await step(log, 'ready', () => waitNodesReady(plan.nodes, opts.waitMs ?? DEFAULT_WAIT_MS), () => 'every tortie-node reports ready');
         }
         s.status = 'up';
         writeState(s);
@@ -252,7 +251,7 @@ export async function up(opts: UpOptions, log: Log): Promise<LabState> {
       await step(log, 'agents', () => startAgents(s), () => `${plan.nodes.length} tortie-node running (${plan.nodes.map((n) => `${n.name}=${n.address}`).join(', ')})`);
       const waitMs = opts.waitMs ?? DEFAULT_WAIT_MS;
       if (waitMs > 0) {
-        await step(log, 'ready', () => waitNodesReady(s, plan.nodes, waitMs), () =>
+        await step(log, 'ready', () => waitNodesReady(plan.nodes, waitMs), () =>
           `every tortie-node reports ready (${plan.mode === 'vxlan' ? 'VXLAN routes to every node' : 'BGP sessions Established'}, policy programmed)`);
       }
       s.status = 'up';
@@ -420,7 +419,7 @@ export async function nodeAdd(lab: string, name: string, log: Log, waitMs: numbe
     await ipBatch(node.ns, hostLines(node.address, sn.prefixLen, sn.gateway));
     await startAgents(s, [node]);
     // Every node, not only the new one: the others' sessions with it count too.
-    if (waitMs > 0) await waitNodesReady(s, s.plan.nodes, waitMs);
+    if (waitMs > 0) await waitNodesReady(s.plan.nodes, waitMs);
     log(`node ${name} joined lab ${lab}: ${node.address} (netns ${node.ns}), tortie-node ${waitMs > 0 ? 'ready' : 'running'} (${((Date.now() - t0) / 1000).toFixed(2)}s)`);
     return node;
   });
@@ -447,7 +446,7 @@ export async function nodeRestart(lab: string, nodeName: string, log: Log, waitM
     // The socket of the old agent is left behind after a SIGKILL: wait for the new one's.
     rmSync(nodeDirs(s, node.name).socket, { force: true });
     await startAgents(s, [node]);
-    if (waitMs > 0) await waitNodesReady(s, [node], waitMs);
+    if (waitMs > 0) await waitNodesReady([node], waitMs);
     const rec = s.processes.find((p) => p.role === `agent:${node.name}`)!;
     log(`node ${node.name}: tortie-node ${stopped ? 'restarted' : 'started'} (pid ${rec.pid}, ${((Date.now() - t0) / 1000).toFixed(2)}s)`);
     return rec;
@@ -667,7 +666,7 @@ export async function ctl(lab: string, nodeName: string | undefined, args: strin
   // (A cluster without tortie has no agents to wait for.)
   const agents = !s.kube || s.kube.cni === 'tortie';
   if (code === 0 && waitMs > 0 && verb && WRITE_VERBS.has(verb) && s.status === 'up' && agents) {
-    await waitNodesReady(s, s.plan.nodes, waitMs, Date.now());
+    await waitNodesReady(s.plan.nodes, waitMs, Date.now());
   }
   return code;
 }

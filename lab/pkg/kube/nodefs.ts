@@ -113,7 +113,7 @@ export function cgroupHierarchies(): string[] {
     const mnt = f[4];
     const dash = f.indexOf('-');
     const fstype = f[dash + 1];
-    if (!mnt || !mnt.startsWith(`${CGROUP_FS}/`) || (fstype !== 'cgroup' && fstype !== 'cgroup2')) continue;
+    if (!mnt?.startsWith(`${CGROUP_FS}/`) || (fstype !== 'cgroup' && fstype !== 'cgroup2')) continue;
     out.push(mnt);
   }
   return [...new Set(out)];
