@@ -40,5 +40,8 @@ describe('kube-controllers configuration', () => {
     assert.throws(() => envSettings({ ENABLED_CONTROLLERS: 'node,policy' }), /controller "policy" is not implemented in Tortie yet/);
     assert.throws(() => envSettings({ ENABLED_CONTROLLERS: 'nodes' }), /unknown controller "nodes"/);
     assert.equal(envSettings({}).statusFile, '/status/status.json');
+    assert.equal(envSettings({}).healthCheckIntervalMs, 10_000);
+    assert.equal(envSettings({ HEALTH_CHECK_INTERVAL: '1s' }).healthCheckIntervalMs, 1000);
+    assert.throws(() => envSettings({ HEALTH_CHECK_INTERVAL: 'often' }), /HEALTH_CHECK_INTERVAL: invalid duration "often"/);
   });
 });

@@ -41,6 +41,8 @@ export interface EnvSettings {
   metricsHost: string;
   /** LOG_LEVEL (default info). */
   logLevel: string;
+  /** HEALTH_CHECK_INTERVAL (Tortie's; a Go duration, default 10s): how often both APIs are probed for readiness. */
+  healthCheckIntervalMs: number;
 }
 
 export function envSettings(env: Record<string, string | undefined>): EnvSettings {
@@ -54,8 +56,13 @@ export function envSettings(env: Record<string, string | undefined>): EnvSetting
       throw new SettingError(`ENABLED_CONTROLLERS: controller ${JSON.stringify(c)} is not implemented in Tortie yet (only: ${CONTROLLERS.join(', ')})`);
     }
   }
+  const hci = env.HEALTH_CHECK_INTERVAL ? parseGoDuration(env.HEALTH_CHECK_INTERVAL) : 10_000;
+  if (hci === null || hci < 100) {
+    throw new SettingError(`HEALTH_CHECK_INTERVAL: invalid duration ${JSON.stringify(env.HEALTH_CHECK_INTERVAL)} (at least 100ms, e.g. "10s")`);
+  }
   return {
     controllers,
+    healthCheckIntervalMs: hci,
     statusFile: env.STATUS_FILE || DEFAULT_STATUS_FILE,
     metricsHost: env.METRICS_HOST ?? '',
     logLevel: (env.LOG_LEVEL || 'info').toUpperCase(),

@@ -82,7 +82,7 @@ export async function startControllers(opts: StartOptions = {}): Promise<Running
     onConfig,
   });
   const ac = new AbortController();
-  const loops = [controller.run(ac.signal), controller.watchNodes(ac.signal)];
+  const loops = [controller.run(ac.signal), controller.watchNodes(ac.signal), controller.healthChecks(ac.signal, settings.healthCheckIntervalMs)];
   log.info('tortie-kube-controllers started', { controllers: settings.controllers.join(','), datastore: ds.datastoreType, statusFile: settings.statusFile });
   return {
     controller,

@@ -26,7 +26,7 @@ import type { Pool } from '../../../../libcalico-go/lib/ipam/pools.js';
 import { type Logger, silentLogger } from '../../../../libcalico-go/lib/logutils/index.js';
 import { cidrContainsIP, cidrOverlaps, cidrSize, parseCIDR, parseIP } from '../../../../libcalico-go/lib/net/ip.js';
 import { type RunConfig, runConfigOf, syncPeriodMs } from '../../config.js';
-import { type GCFacts, type HandleRelease, IPAMGarbageCollector, NO_POOL, type PodFacts, podAllocationProblem, podKey } from './ipam-gc.js';
+import { type GCFacts, type HandleRelease, IPAMGarbageCollector, NO_POOL, type PodFacts, podAllocationProblem, podKey, rowKey } from './ipam-gc.js';
 import type { IPAMMetrics } from './ipam-metrics.js';
 
 /** Readiness components (the status file's names). */
@@ -166,6 +166,7 @@ export class NodeController {
   async syncOnce(): Promise<SyncReport> {
     const kcc = await on(DATASTORE, this.resources.get('KubeControllersConfiguration', 'default'));
     const config = runConfigOf(kcc);
+    this.lastConfig = JSON.stringify([config.leakGracePeriodMs, config.reconcilerPeriodMs]);
     await this.deps.onConfig?.(config);
     const [blocks, affinities, pools] = await on(DATASTORE, Promise.all([this.ipam.blocks(), this.ipam.affinities(), this.ipam.pools()]));
     this.ready(DATASTORE, true);
@@ -190,7 +191,6 @@ export class NodeController {
       poolOf: poolOfIP,
     };
     const result = this.gc.sync(facts, this.now(), config.leakGracePeriodMs);
-    this.deps.metrics?.update(result.stats, pools.map((p: Pool) => ({ name: p.name, size: Number(cidrSize(p.cidr)) })));
     const report: SyncReport = {
       config,
       allocations: facts.allocations.length,
@@ -230,6 +230,24 @@ export class NodeController {
         this.log.info('Released the affinity of an empty block', { node: host, block: cidr });
       }
     }
+    // The metrics show the state after this sync's releases.
+    const gone = new Set(report.released);
+    const stats = result.stats;
+    for (const c of result.classified) {
+      if (!gone.has(c.allocation.ip)) continue;
+      const row = stats.perPoolNode.get(rowKey(poolName(c.allocation, pools), allocationNode(c.allocation) ?? ''));
+      if (!row) continue;
+      row.inUse--;
+      if (c.verdict === 'candidate' || c.verdict === 'leak') row.candidates--;
+      if (c.allocation.blockOwner !== null && c.allocation.attrs.node && c.allocation.attrs.node !== c.allocation.blockOwner) row.borrowed--;
+    }
+    for (const r of report.affinitiesReleased) {
+      const [host, cidr] = r.split(' ');
+      const row = stats.perPoolNode.get(rowKey(facts.blocks.find((b) => b.cidr === cidr)?.pool ?? NO_POOL, host));
+      if (row && row.blocks > 0) row.blocks--;
+    }
+    for (const [k, r] of stats.perPoolNode) if (r.inUse === 0 && r.blocks === 0 && r.candidates === 0) stats.perPoolNode.delete(k);
+    this.deps.metrics?.update(stats, pools.map((p: Pool) => ({ name: p.name, size: Number(cidrSize(p.cidr)) })));
     this.syncs++;
     return report;
   }
@@ -252,6 +270,22 @@ export class NodeController {
   }
 
   private lastPools: Pool[] = [];
+  /** The node controller settings the last sync used (JSON), to sync again when they change. */
+  private lastConfig: string | undefined;
+
+  private configChanged(kcc: Parameters<typeof runConfigOf>[0]): void {
+    let c: RunConfig;
+    try {
+      c = runConfigOf(kcc);
+    } catch {
+      return; // the sync reports it
+    }
+    const key = JSON.stringify([c.leakGracePeriodMs, c.reconcilerPeriodMs]);
+    if (this.lastConfig !== undefined && key !== this.lastConfig) {
+      this.log.info('KubeControllersConfiguration changed; syncing', { leakGracePeriodMs: c.leakGracePeriodMs });
+      this.trigger();
+    }
+  }
 
   /** Syncs now (e.g. a Node was deleted) rather than at the next period. */
   trigger(): void {
@@ -302,6 +336,38 @@ export class NodeController {
   }
 
   /**
+   * Checks both APIs every `intervalMs` (as calico-kube-controllers' health checks do), so
+   * readiness follows an outage and its end between syncs: GET /version on the Kubernetes API, a
+   * read of the KubeControllersConfiguration on the datastore. Returns when `signal` aborts.
+   */
+  async healthChecks(signal: AbortSignal, intervalMs: number): Promise<void> {
+    while (!signal.aborted) {
+      await Promise.all([
+        this.deps.kube.request('GET', '/version').then(
+          () => this.ready(KUBE_API, true),
+          (e: Error) => this.ready(KUBE_API, false, e.message),
+        ),
+        this.resources.get('KubeControllersConfiguration', 'default').then(
+          (kcc) => {
+            this.ready(DATASTORE, true);
+            this.configChanged(kcc);
+          },
+          (e: Error) => this.ready(DATASTORE, false, e.message),
+        ),
+      ]);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, intervalMs);
+        function done() {
+          clearTimeout(t);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  /**
    * Watches Kubernetes Nodes and triggers a sync when one is deleted. Re-watches after any end or
    * error (with a pause); returns when `signal` aborts.
    */
@@ -320,7 +386,7 @@ export class NodeController {
       } catch (e) {
         this.log.debug('Node watch failed; re-watching', { error: (e as Error).message });
       }
-      await new Promise((r) => setTimeout(r, 1000));
+      if (!signal.aborted) await new Promise((r) => setTimeout(r, 1000));
     }
   }
 }

@@ -214,10 +214,13 @@ export class IPAMGarbageCollector {
   }
 }
 
+/** The key of a pool and node in GCStats.perPoolNode. */
+export const rowKey = (pool: string, node: string) => `${pool}\u0000${node}`;
+
 function statsOf(f: GCFacts, classified: readonly Classified[]): GCStats {
   const perPoolNode: GCStats['perPoolNode'] = new Map();
   const row = (pool: string, node: string) => {
-    const k = `${pool}\u0000${node}`;
+    const k = rowKey(pool, node);
     let r = perPoolNode.get(k);
     if (!r) {
       r = { pool, node, inUse: 0, borrowed: 0, candidates: 0, blocks: 0 };
