@@ -125,4 +125,24 @@ describe('node controller: re-validation before release', () => {
     assert.equal((await ipam.assignment(ip))?.handleId, 'h', 'the new allocation keeps the address');
     await store.close();
   });
+
+  it('releases nothing while the datastore is locked (ClusterInformation datastoreReady=false), then resumes', async () => {
+    const store = openEmbedded(join(dir, 'c.db'));
+    const resources = new ResourceClient(store);
+    await resources.create({ apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'pool' }, spec: { cidr: '10.7.0.0/24', blockSize: 28 } });
+    const ci = await resources.create({ apiVersion: 'projectcalico.org/v3', kind: 'ClusterInformation', metadata: { name: 'default' }, spec: { datastoreReady: false } });
+    const ipam = new IPAM(store, { selects: () => true });
+    const ip = (await ipam.autoAssign({ handleId: 'h', attrs: { node: 'gone', namespace: 'ns', pod: 'p' }, hostname: 'gone', num4: 1, num6: 0 })).ipv4[0].ip;
+    const { kube } = fakeKube({ nodes: ['n1'], pods: [] });
+    const c = new NodeController({ store, kube, now: () => 0 });
+    let r = await c.syncOnce();
+    assert.equal(r.locked, true);
+    assert.deepEqual(r.released, []);
+    assert.equal((await ipam.assignment(ip))?.handleId, 'h');
+    await resources.update({ ...ci, spec: { datastoreReady: true } });
+    r = await c.syncOnce();
+    assert.deepEqual(r.released, [ip], "a deleted node's address goes once unlocked");
+    assert.deepEqual(r.affinitiesReleased.map((a) => a.split(' ')[0]), ['gone']);
+    await store.close();
+  });
 });

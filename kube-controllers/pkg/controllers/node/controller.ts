@@ -60,6 +60,8 @@ export interface SyncReport {
   revalidated: string[];
   /** Block affinities released (`<host> <cidr>`). */
   affinitiesReleased: string[];
+  /** The datastore was locked (ClusterInformation datastoreReady=false): nothing was released. */
+  locked?: boolean;
 }
 
 /** Marks which API a failure came from, for readiness. */
@@ -168,7 +170,12 @@ export class NodeController {
     const config = runConfigOf(kcc);
     this.lastConfig = JSON.stringify([config.leakGracePeriodMs, config.reconcilerPeriodMs]);
     await this.deps.onConfig?.(config);
-    const [blocks, affinities, pools] = await on(DATASTORE, Promise.all([this.ipam.blocks(), this.ipam.affinities(), this.ipam.pools()]));
+    const [blocks, affinities, pools, ci] = await on(
+      DATASTORE,
+      Promise.all([this.ipam.blocks(), this.ipam.affinities(), this.ipam.pools(), this.resources.get('ClusterInformation', 'default')]),
+    );
+    // `tortiectl datastore migrate lock` / an `ipam check` report in progress: look, release nothing.
+    const locked = (ci?.spec as { datastoreReady?: boolean } | undefined)?.datastoreReady === false;
     this.ready(DATASTORE, true);
     this.lastPools = pools;
     const [nodes, pods] = await on(KUBE_API, Promise.all([this.listNodes(), this.listPods()]));
@@ -203,6 +210,13 @@ export class NodeController {
       if (c.verdict === 'candidate') this.log.debug('Candidate IP leak', { ip: c.allocation.ip, handle: c.allocation.handle, reason: c.reason });
     }
 
+    if (locked) {
+      this.log.info('Datastore is locked (ClusterInformation datastoreReady=false); releasing nothing');
+      result.actions.releaseHandles = [];
+      result.actions.releaseHosts = [];
+      result.actions.releaseBlockAffinities = [];
+    }
+    report.locked = locked;
     const nodeSeen = new Map<string, boolean>();
     let budget = MAX_RELEASES_PER_SYNC;
     for (const h of result.actions.releaseHandles) {
