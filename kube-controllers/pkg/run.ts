@@ -8,7 +8,7 @@ import { type DatastoreConfig, resolveDatastoreConfig, settingsFromEnv } from '.
 import { openBackend } from '../../libcalico-go/lib/config/open-backend.js';
 import { type Logger, createLogger, parseLogLevel } from '../../libcalico-go/lib/logutils/index.js';
 import { type EnvSettings, type RunConfig, SettingError, envSettings } from './config.js';
-import { DATASTORE, KUBE_API, NodeController } from './controllers/node/controller.js';
+import { DATASTORE, IPAM_GC, KUBE_API, NodeController } from './controllers/node/controller.js';
 import { IPAMMetrics } from './controllers/node/ipam-metrics.js';
 import { type MetricsServer, Registry, startMetricsServer } from './metrics.js';
 import { StatusFile } from './status.js';
@@ -49,6 +49,7 @@ export async function startControllers(opts: StartOptions = {}): Promise<Running
   const status = new StatusFile(settings.statusFile);
   status.set(KUBE_API, false, 'starting: no successful read yet');
   status.set(DATASTORE, false, 'starting: no successful read yet');
+  status.set(IPAM_GC, false, 'starting: no sync yet');
   status.start();
 
   const registry = new Registry();

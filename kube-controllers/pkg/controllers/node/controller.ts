@@ -32,6 +32,8 @@ import type { IPAMMetrics } from './ipam-metrics.js';
 /** Readiness components (the status file's names). */
 export const KUBE_API = 'KubeAPIServer';
 export const DATASTORE = 'CalicoDatastore';
+/** The last sync's outcome (a sync can fail where the health probes pass, e.g. pods forbidden by RBAC). */
+export const IPAM_GC = 'IPAMGarbageCollector';
 
 /** Releases per sync at most (Calico's batch cap); the rest wait for the next sync. */
 export const MAX_RELEASES_PER_SYNC = 10_000;
@@ -334,6 +336,7 @@ export class NodeController {
       try {
         const r = await this.syncOnce();
         failures = 0;
+        this.ready(IPAM_GC, true);
         period = syncPeriodMs(r.config);
         if (r.released.length > 0 || r.affinitiesReleased.length > 0) {
           this.log.info('IPAM sync', { allocations: r.allocations, candidates: r.candidates, released: r.released.length, affinities: r.affinitiesReleased.length });
@@ -343,6 +346,7 @@ export class NodeController {
         const component = e instanceof APIFailure ? e.component : DATASTORE;
         const msg = e instanceof APIFailure ? ((e.err as Error)?.message ?? String(e.err)) : (e as Error).message;
         this.ready(component, false, msg);
+        this.ready(IPAM_GC, false, `last sync failed: ${msg}`);
         this.log.warn('IPAM sync failed; retrying', { component, error: msg, attempt: failures });
       }
       await this.sleep(failures > 0 ? Math.min(30_000, 500 * 2 ** Math.min(failures - 1, 6)) : period, signal);
