@@ -201,6 +201,27 @@ describe('tortie-kube-controllers: IPAM garbage collection on a real API server'
     assert.equal(metric(m, 'ipam_ippool_size', { ippool: 'default-ipv4-ippool' }), 65536);
   });
 
+  it("a live node's empty blocks lose their affinity after two observations across the grace period, never before", async (t) => {
+    // A pool of /30 blocks: five addresses on n1 take two blocks; the CNI DELs then empty both.
+    await resources.create({ apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'small' }, spec: { cidr: '10.99.0.0/24', blockSize: 30 } });
+    for (let i = 0; i < 5; i++) {
+      await ipam.autoAssign({ handleId: `k8s-pod-network.ctr-small-${i}`, attrs: { node: 'n1', namespace: 'shop', pod: `small-${i}` }, hostname: 'n1', num4: 1, num6: 0, ipv4Pools: ['small'] });
+    }
+    const smallBlocks = async () => (await ipam.blocks(4)).filter((b) => b.cidr.startsWith('10.99.') && b.affinity === 'host:n1').map((b) => b.cidr);
+    const blocks = await smallBlocks();
+    assert.equal(blocks.length, 2);
+    for (let i = 0; i < 5; i++) await ipam.releaseByHandle(`k8s-pod-network.ctr-small-${i}`);
+    const emptyAt = Date.now();
+    assert.deepEqual(await smallBlocks(), blocks, 'empty blocks keep their affinity at first');
+    await until('the empty blocks to be released', async () => (await smallBlocks()).length === 0, 20_000, log);
+    const took = Date.now() - emptyAt;
+    assert.ok(took >= 2000, `released ${took} ms after the blocks emptied: before the 2 s grace period`);
+    assert.deepEqual((await ipam.affinities()).filter((a) => a.cidr.startsWith('10.99.')), []);
+    assert.equal((await ipam.blocks(4)).filter((b) => b.affinity === 'host:n1').length, 1, "n1 keeps its default-pool block (in use)");
+    t.diagnostic(`two empty /30 blocks released ${took} ms after they emptied (grace period 2 s)`);
+    await resources.delete('IPPool', 'small');
+  });
+
   it("releases a deleted Node's pod and tunnel addresses and its block affinities at once, and keeps a candidate inside a long grace period", async (t) => {
     // A one-hour grace period: only the node-deletion path can release anything within this test.
     await setGrace('1h');
