@@ -22,7 +22,7 @@
 // Product components, in layers (a component may import its own files and those of lower layers):
 //   0  libcalico-go
 //   1  felix, confd, cni-plugin
-//   2  node, calicoctl, lab
+//   2  node, calicoctl, kube-controllers, lab
 // so product never imports testing/, bench/, test files or testdata/, no component imports one of
 // its own layer, and nothing but lab/ imports lab/. Product code from another component must come
 // through that component's public entry point (ENTRY below); libcalico-go is a library of packages
@@ -41,6 +41,7 @@ export const LAYERS = {
   'cni-plugin': 1,
   node: 2,
   calicoctl: 2,
+  'kube-controllers': 2,
   lab: 2,
 };
 
@@ -312,7 +313,7 @@ export function brokenRule(fromPath, toPath) {
   const la = LAYERS[a.component];
   const lb = LAYERS[b.component];
   if (lb >= la) {
-    return `layering: ${a.component} (layer ${la}) may not import ${b.component} (layer ${lb}); order libcalico-go ← felix, confd, cni-plugin ← node, calicoctl, lab`;
+    return `layering: ${a.component} (layer ${la}) may not import ${b.component} (layer ${lb}); order libcalico-go ← felix, confd, cni-plugin ← node, calicoctl, kube-controllers, lab`;
   }
   const entry = ENTRY[b.component];
   if (entry && !entry.includes(toPath)) return `${b.component} is imported through its entry point (${entry.join(', ')}), not ${toPath}`;

@@ -14,6 +14,8 @@ const bins = {
   'tortie-ipam': { target: 'dist/cni-plugin/cmd/tortie-ipam.js', cni: true },
   // A long-running agent: small young-generation semi-spaces keep its resident memory down.
   'tortie-node': { target: 'dist/node/cmd/tortie-node.js', nodeFlags: '--max-semi-space-size=1' },
+  // The cluster's controllers (IPAM garbage collection): one long-running process per cluster.
+  'tortie-kube-controllers': { target: 'dist/kube-controllers/cmd/tortie-kube-controllers.js', nodeFlags: '--max-semi-space-size=1' },
   tortiectl: { target: 'dist/calicoctl/cmd/tortiectl.js' },
   'tortie-lab': { target: 'dist/lab/cmd/tortie-lab.js' },
 };

@@ -2,7 +2,8 @@
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { HANDLE_PREFIX } from '../../libcalico-go/lib/backend/keys.js';
 import { ResourceClient } from '../../libcalico-go/lib/clientv3/resources.js';
-import { type BlockData, allocationsOf, hostOf, inUseCount } from '../../libcalico-go/lib/ipam/block.js';
+import { type Allocation, allocationsFromBlocks, nodeTunnelIPs } from '../../libcalico-go/lib/ipam/allocations.js';
+import { type BlockData, inUseCount } from '../../libcalico-go/lib/ipam/block.js';
 import { IPAM } from '../../libcalico-go/lib/ipam/ipam.js';
 import type { Pool } from '../../libcalico-go/lib/ipam/pools.js';
 import { cidrContainsIP, cidrOverlaps, cidrSize, compareCIDR, formatCIDR, parseCIDR, parseIP } from '../../libcalico-go/lib/net/ip.js';
@@ -43,14 +44,7 @@ export function usage(pools: Pool[], blocks: BlockData[]): PoolUsage[] {
   });
 }
 
-export interface Allocation {
-  ip: string;
-  handle?: string;
-  sequenceNumber?: number;
-  attrs: Record<string, string>;
-  block: string;
-  blockOwner: string | null;
-}
+export type { Allocation } from '../../libcalico-go/lib/ipam/allocations.js';
 
 export interface CheckReport {
   version: string;
@@ -88,35 +82,14 @@ export async function runCheck(store: Backend, version: string): Promise<CheckRe
   const ci = await client.get('ClusterInformation', 'default');
   const ciSpec = (ci?.spec ?? {}) as { clusterGUID?: string; clusterType?: string; datastoreReady?: boolean };
   const blocks = await ipam.blocks();
-  const allocations: Allocation[] = [];
+  const allocations = allocationsFromBlocks(blocks);
   const byIP = new Map<string, Allocation[]>();
-  for (const b of blocks) {
-    for (const a of allocationsOf(b)) {
-      const rec: Allocation = {
-        ip: a.ip,
-        handle: a.attr.handle_id,
-        sequenceNumber: a.seq,
-        attrs: a.attr.secondary ?? {},
-        block: b.cidr,
-        blockOwner: hostOf(b),
-      };
-      allocations.push(rec);
-      byIP.set(a.ip, [...(byIP.get(a.ip) ?? []), rec]);
-    }
-  }
+  for (const rec of allocations) byIP.set(rec.ip, [...(byIP.get(rec.ip) ?? []), rec]);
   const pools = (await ipam.pools()).filter((p) => !p.disabled);
   const inUse = new Map<string, string[]>();
   const use = (ip: string, owner: string) => inUse.set(ip, [...(inUse.get(ip) ?? []), owner]);
-  let nodeTunnelIPs = 0;
-  for (const n of await client.list('Node')) {
-    const s = (n.spec ?? {}) as { ipv4VXLANTunnelAddr?: unknown; bgp?: { ipv4IPIPTunnelAddr?: unknown }; wireguard?: { interfaceIPv4Address?: unknown } };
-    for (const ip of [s.ipv4VXLANTunnelAddr, s.bgp?.ipv4IPIPTunnelAddr, s.wireguard?.interfaceIPv4Address]) {
-      if (typeof ip === 'string' && ip) {
-        use(ip, `Node(${n.metadata.name})`);
-        nodeTunnelIPs++;
-      }
-    }
-  }
+  const tunnels = nodeTunnelIPs(await client.list('Node'));
+  for (const t of tunnels) use(t.ip, `Node(${t.node})`);
   let workloadIPs = 0;
   for (const w of await client.list('WorkloadEndpoint')) {
     for (const net of ((w.spec ?? {}) as { ipNetworks?: string[] }).ipNetworks ?? []) {
@@ -151,7 +124,7 @@ export async function runCheck(store: Backend, version: string): Promise<CheckRe
     blocks: blocks.map((b) => ({ cidr: b.cidr, affinity: b.affinity })),
     allocationCount: allocations.length,
     activePools: pools.map((p) => formatCIDR(p.cidr)),
-    nodeTunnelIPs,
+    nodeTunnelIPs: tunnels.length,
     workloadIPs,
     inUse,
     topNodes: counts.slice(0, 20),

@@ -242,3 +242,59 @@ describe('IPAM', () => {
     await store.close();
   });
 });
+
+describe('IPAM block affinities', () => {
+  it('releaseBlockAffinity deletes an empty block and its affinity; mustBeEmpty keeps a used one', async () => {
+    const { store, ipam } = await fresh();
+    await putPool(store, 'p', { cidr: '10.20.0.0/24', blockSize: 28 });
+    await ipam.autoAssign(req('n1', 'h.a'));
+    const cidr = (await ipam.blocks(4))[0].cidr;
+    assert.deepEqual(await ipam.affinities(), [{ host: 'n1', cidr, state: 'confirmed' }]);
+    assert.equal(await ipam.releaseBlockAffinity('n1', cidr, { mustBeEmpty: true }), false, 'a block holding an address is kept');
+    assert.equal((await block(store, cidr))?.affinity, 'host:n1');
+    assert.deepEqual(await ipam.affinities(), [{ host: 'n1', cidr, state: 'confirmed' }]);
+    await ipam.releaseByHandle('h.a');
+    assert.equal((await block(store, cidr))?.affinity, 'host:n1', 'an empty affine block stays after the release');
+    assert.equal(await ipam.releaseBlockAffinity('n1', cidr, { mustBeEmpty: true }), true);
+    assert.equal(await block(store, cidr), null);
+    assert.deepEqual(await ipam.affinities(), []);
+    // The host claims a block again when it next allocates.
+    assert.ok((await ipam.autoAssign(req('n1', 'h.b'))).ipv4[0].ip);
+    assert.equal((await ipam.affinities()).length, 1);
+    await store.close();
+  });
+
+  it('releaseBlockAffinity without mustBeEmpty leaves a used block unaffine with its addresses', async () => {
+    const { store, ipam } = await fresh();
+    await putPool(store, 'p', { cidr: '10.21.0.0/24', blockSize: 28 });
+    const ip = (await ipam.autoAssign(req('n1', 'h.a'))).ipv4[0].ip;
+    const cidr = (await ipam.blocks(4))[0].cidr;
+    assert.equal(await ipam.releaseBlockAffinity('n1', cidr), true);
+    const b = await block(store, cidr);
+    assert.equal(b?.affinity, null);
+    assert.equal(inUseCount(b!), 1);
+    assert.equal((await ipam.assignment(ip))?.handleId, 'h.a');
+    assert.deepEqual(await ipam.affinities(), []);
+    await store.close();
+  });
+
+  it("releaseHostAffinities releases a host's empty blocks and keeps the used ones", async () => {
+    const { store, ipam } = await fresh();
+    await putPool(store, 'p', { cidr: '10.22.0.0/24', blockSize: 30 });
+    for (let i = 0; i < 6; i++) await ipam.autoAssign(req('gone', `g.${i}`));
+    await ipam.autoAssign(req('other', 'o.1'));
+    const mine = (await ipam.blocks(4)).filter((b) => b.affinity === 'host:gone').map((b) => b.cidr).sort();
+    assert.equal(mine.length, 2);
+    for (let i = 0; i < 4; i++) await ipam.releaseByHandle(`g.${i}`);
+    const r = await ipam.releaseHostAffinities('gone', { mustBeEmpty: true });
+    assert.equal(r.released.length, 1);
+    assert.equal(r.kept.length, 1);
+    assert.deepEqual([...r.released, ...r.kept].sort(), mine);
+    assert.deepEqual((await ipam.affinities()).map((a) => a.host).sort(), ['gone', 'other']);
+    for (let i = 4; i < 6; i++) await ipam.releaseByHandle(`g.${i}`);
+    assert.deepEqual(await ipam.releaseHostAffinities('gone', { mustBeEmpty: true }), { released: r.kept, kept: [] });
+    assert.deepEqual((await ipam.affinities()).map((a) => a.host), ['other']);
+    assert.equal((await ipam.blocks(4)).length, 1);
+    await store.close();
+  });
+});

@@ -584,6 +584,78 @@ export class IPAM {
     throw new IPAMError(RETRY_MESSAGE);
   }
 
+  // ---- affinities --------------------------------------------------------------------------
+
+  /**
+   * Releases `host`'s affinity to a block, as Calico's releaseBlockAffinity: the affinity is marked
+   * `pendingDeletion` first (so no allocator on the host picks the block again), then an empty block
+   * is deleted or a non-empty one loses its affinity (CAS on the block), then the affinity goes.
+   * With `mustBeEmpty`, a block holding any address is left as it is (the affinity is restored) and
+   * false is returned. A block affine to another host only loses this host's stale affinity record.
+   */
+  async releaseBlockAffinity(host: string, blockCidr: string, opts: { mustBeEmpty?: boolean } = {}): Promise<boolean> {
+    const cidr = parseCIDR(blockCidr);
+    if (!cidr) throw new IPAMError(`invalid block CIDR ${JSON.stringify(blockCidr)}`);
+    const affKey = affinityKey(host, cidr);
+    const setAffinity = async (state: AffinityData['state']) => {
+      const kv = await this.store.get(affKey);
+      if (kv) await this.store.apply(affKey, JSON.stringify({ state, deleted: false }));
+    };
+    for (let attempt = 0; attempt < this.maxRetries; attempt++) {
+      const bkv = await this.store.get(blockKey(cidr));
+      const b = bkv ? (JSON.parse(bkv.value) as BlockData) : null;
+      const mine = b !== null && b.affinity === `host:${host}`;
+      if (mine && opts.mustBeEmpty && !isEmpty(b)) {
+        await setAffinity('confirmed');
+        return false;
+      }
+      try {
+        if (mine) {
+          await setAffinity('pendingDeletion');
+          if (isEmpty(b)) await this.store.delete(bkv!.key, bkv!.revision);
+          else await this.store.update(bkv!.key, JSON.stringify({ ...b, affinity: null }), bkv!.revision);
+        }
+        const aff = await this.store.get(affKey);
+        if (aff) await this.store.delete(affKey, aff.revision);
+        return true;
+      } catch (e) {
+        if (!isRetryable(e)) throw e;
+        await backoff(attempt);
+      }
+    }
+    throw new IPAMError(RETRY_MESSAGE);
+  }
+
+  /**
+   * Releases every block affinity of `host` (its affinity records and the blocks marked
+   * `host:<host>`), as Calico's ReleaseHostAffinities. With `mustBeEmpty`, blocks still holding
+   * addresses are kept. Returns the blocks released and those kept.
+   */
+  async releaseHostAffinities(host: string, opts: { mustBeEmpty?: boolean } = {}): Promise<{ released: string[]; kept: string[] }> {
+    const cidrs = new Set<string>();
+    for (const kv of (await this.store.list(affinityPrefix(host))).items) {
+      const p = parseAffinityKey(kv.key);
+      if (p) cidrs.add(p.cidr);
+    }
+    for (const b of await this.blocks()) if (b.affinity === `host:${host}`) cidrs.add(b.cidr);
+    const released: string[] = [];
+    const kept: string[] = [];
+    for (const c of [...cidrs].sort()) ((await this.releaseBlockAffinity(host, c, opts)) ? released : kept).push(c);
+    return { released, kept };
+  }
+
+  /** Every block affinity record: host, block CIDR and state. */
+  async affinities(): Promise<{ host: string; cidr: string; state: string }[]> {
+    const out: { host: string; cidr: string; state: string }[] = [];
+    for (const kv of (await this.store.list(affinityPrefix())).items) {
+      const p = parseAffinityKey(kv.key);
+      if (!p) continue;
+      const st = kv.value ? ((JSON.parse(kv.value) as AffinityData).state ?? '') : '';
+      out.push({ host: p.host, cidr: p.cidr, state: st || 'confirmed' });
+    }
+    return out;
+  }
+
   // ---- inspection --------------------------------------------------------------------------
 
   /**
