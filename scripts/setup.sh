@@ -22,6 +22,7 @@ npm run build
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi
 command -v go >/dev/null 2>&1 || { echo "setup.sh: Go is needed to build Kubernetes from its modules (not found on PATH or in /usr/local/go/bin)" >&2; exit 1; }
 ./scripts/build-kubernetes.sh
+./scripts/build-calicoctl.sh  # Calico's own calicoctl v3.30.1 for the interop tests (docs/interop.md)
 # Images (pause, agnhost, CoreDNS, busybox) as OCI archives, and the upstream e2e.test + ginkgo, built
 # without Docker or a registry into the same cache: minutes once, then seconds (docs/images.md).
 ./scripts/build-images.sh

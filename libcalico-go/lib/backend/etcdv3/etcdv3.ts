@@ -13,6 +13,16 @@ import {
   type WatchEvent,
   type WatchOptions,
 } from '../api.js';
+import {
+  DEFAULT_ALLOW_KEY,
+  PROFILES_PREFIX,
+  defaultAllowPair,
+  storedKey,
+  storedPrefix,
+  storedValue,
+  tortiePair,
+  tortieValue,
+} from './calico-layout.js';
 import { EtcdTransport, gatewayError, type EtcdTransportOptions } from './transport.js';
 import { WatchStreamParser } from './watch-stream.js';
 
@@ -120,20 +130,24 @@ export class EtcdV3Backend implements Backend {
   }
 
   async get(key: string): Promise<KVPair | null> {
-    const r = await this.kv<RangeResponse>('range', { key: b64(key) }, true);
-    return r.kvs?.length ? pair(r.kvs[0]) : null;
+    if (key === DEFAULT_ALLOW_KEY) return defaultAllowPair();
+    const r = await this.kv<RangeResponse>('range', { key: b64(storedKey(key)) }, true);
+    return r.kvs?.length ? tortiePair(pair(r.kvs[0])) : null;
   }
 
   async list(prefix: string): Promise<ListResult> {
-    const r = await this.kv<RangeResponse>('range', { ...prefixRange(prefix), sort_order: 'ASCEND', sort_target: 'KEY' }, true);
-    return { items: (r.kvs ?? []).map(pair), revision: r.header?.revision ?? '0' };
+    const r = await this.kv<RangeResponse>('range', { ...prefixRange(storedPrefix(prefix)), sort_order: 'ASCEND', sort_target: 'KEY' }, true);
+    const items = (r.kvs ?? []).map((kv) => tortiePair(pair(kv)));
+    // As Calico's etcdv3 List: the profiles always include the synthetic default-allow one.
+    if (prefix.startsWith(PROFILES_PREFIX) && DEFAULT_ALLOW_KEY.startsWith(prefix)) items.push(defaultAllowPair());
+    return { items, revision: r.header?.revision ?? '0' };
   }
 
   async create(key: string, value: string): Promise<KVPair> {
-    const k = b64(key);
+    const k = b64(storedKey(key));
     const r = await this.kv<TxnResponse>('txn', {
       compare: [{ key: k, target: 'VERSION', result: 'EQUAL', version: '0' }],
-      success: [{ request_put: { key: k, value: b64(value) } }],
+      success: [{ request_put: { key: k, value: b64(storedValue(key, value)) } }],
       failure: [{ request_range: { key: k } }],
     }, false);
     if (!r.succeeded) throw new AlreadyExistsError(`key ${key} already exists`, key);
@@ -141,10 +155,10 @@ export class EtcdV3Backend implements Backend {
   }
 
   async update(key: string, value: string, revision: string): Promise<KVPair> {
-    const k = b64(key);
+    const k = b64(storedKey(key));
     const r = await this.kv<TxnResponse>('txn', {
       compare: [{ key: k, target: 'MOD', result: 'EQUAL', mod_revision: checkRevision(revision, key) }],
-      success: [{ request_put: { key: k, value: b64(value) } }],
+      success: [{ request_put: { key: k, value: b64(storedValue(key, value)) } }],
       failure: [{ request_range: { key: k } }],
     }, false);
     if (!r.succeeded) throw this.casFailure(key, revision, r);
@@ -152,16 +166,16 @@ export class EtcdV3Backend implements Backend {
   }
 
   async apply(key: string, value: string): Promise<KVPair> {
-    const r = await this.kv<{ header?: Header }>('put', { key: b64(key), value: b64(value) }, false);
+    const r = await this.kv<{ header?: Header }>('put', { key: b64(storedKey(key)), value: b64(storedValue(key, value)) }, false);
     return { key, value, revision: r.header?.revision ?? '0' };
   }
 
   async delete(key: string, revision?: string): Promise<KVPair> {
-    const k = b64(key);
+    const k = b64(storedKey(key));
     if (revision === undefined) {
       const r = await this.kv<{ prev_kvs?: WireKV[] }>('deleterange', { key: k, prev_kv: true }, false);
       if (!r.prev_kvs?.length) throw new NotFoundError(`key ${key} does not exist`, key);
-      return pair(r.prev_kvs[0]);
+      return tortiePair(pair(r.prev_kvs[0]));
     }
     const r = await this.kv<TxnResponse>('txn', {
       compare: [{ key: k, target: 'MOD', result: 'EQUAL', mod_revision: checkRevision(revision, key) }],
@@ -171,7 +185,7 @@ export class EtcdV3Backend implements Backend {
     if (!r.succeeded) throw this.casFailure(key, revision, r);
     const prev = r.responses?.[0]?.response_delete_range?.prev_kvs?.[0];
     if (!prev) throw new NotFoundError(`key ${key} does not exist`, key);
-    return pair(prev);
+    return tortiePair(pair(prev));
   }
 
   /** A failed mod_revision compare: the Else branch read the key to tell "gone" from "changed". */
@@ -215,7 +229,7 @@ export class EtcdV3Backend implements Backend {
       while (!ac.signal.aborted) {
         const body = {
           create_request: {
-            ...prefixRange(prefix),
+            ...prefixRange(storedPrefix(prefix)),
             prev_kv: true,
             ...(last === undefined ? {} : { start_revision: String(last + 1n) }),
           },
@@ -296,13 +310,14 @@ export class EtcdV3Backend implements Backend {
 }
 
 function toEvent(ev: NonNullable<WatchResult['events']>[number]): WatchEvent {
+  const stored = unb64(ev.kv.key);
   const out: WatchEvent = {
     type: ev.type === 'DELETE' ? 'delete' : 'put',
-    key: unb64(ev.kv.key),
+    key: tortiePair({ key: stored, value: '', revision: '0' }).key,
     revision: ev.kv.mod_revision ?? '0',
   };
-  if (out.type === 'put') out.value = unb64(ev.kv.value);
-  if (ev.prev_kv) out.prevValue = unb64(ev.prev_kv.value);
+  if (out.type === 'put') out.value = tortieValue(stored, unb64(ev.kv.value));
+  if (ev.prev_kv) out.prevValue = tortieValue(stored, unb64(ev.prev_kv.value));
   return out;
 }
 
