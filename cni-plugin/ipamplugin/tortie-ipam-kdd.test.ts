@@ -90,6 +90,15 @@ describe('tortie-ipam and tortiectl on the kubernetes datastore (derived kinds c
       timeoutMs: 120_000,
     });
 
+  const applyPool = async () => {
+    await kubectl(['apply', '-f', '-'], {
+      apiVersion: 'crd.projectcalico.org/v1',
+      kind: 'IPPool',
+      metadata: { name: 'default-ipv4-ippool' },
+      spec: { cidr: '10.233.64.0/18', blockSize: 26, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: true, nodeSelector: 'all()' },
+    });
+  };
+
   before(async () => {
     api = await startKubeApiserver();
     await api.kubectl(['apply', '-f', join(ROOT, 'manifests/crds.yaml')]);
@@ -108,12 +117,7 @@ describe('tortie-ipam and tortiectl on the kubernetes datastore (derived kinds c
   });
 
   it(`${NODES.length * PER_NODE} concurrent ADDs from ${NODES.length} k8s Nodes: distinct, in each node's affine blocks; DELs free them; a second DEL succeeds`, async () => {
-    await kubectl(['apply', '-f', '-'], {
-      apiVersion: 'crd.projectcalico.org/v1',
-      kind: 'IPPool',
-      metadata: { name: 'default-ipv4-ippool' },
-      spec: { cidr: '10.233.64.0/18', blockSize: 26, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: true, nodeSelector: 'all()' },
-    });
+    await applyPool();
     const ids = Array.from({ length: NODES.length * PER_NODE }, (_, i) => ({ id: `kdd${i}`, node: NODES[i % NODES.length]! }));
     const t0 = Date.now();
     const adds = await inPool(ids, IN_FLIGHT, ({ id, node }) => ipamRun('ADD', id, node));
@@ -152,6 +156,7 @@ describe('tortie-ipam and tortiectl on the kubernetes datastore (derived kinds c
   });
 
   it('kill -9 in mid-burst: no duplicate; ipam check reports as leaks exactly the handles whose pod is gone; ipam release clears them', async () => {
+    await applyPool();
     const ids = Array.from({ length: 240 }, (_, i) => ({ id: `kill${i}`, node: NODES[i % NODES.length]! }));
     const killed = new Set<string>();
     const adds = await pool(ids, 40, ({ id, node }, i) =>
@@ -163,10 +168,11 @@ describe('tortie-ipam and tortiectl on the kubernetes datastore (derived kinds c
         args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=kill;K8S_POD_NAME=${id}`,
         config: conf(node),
         onSpawn: (child) => {
-          // A third of them die at a random point of their run (start-up, connection, allocation).
+          // A third of them die at a random point of their run (start-up, connection, allocation;
+          // an ADD takes seconds with 40 in flight on 2 busy cores, so the window is 0.1-5 s).
           if (i % 3 === 0) {
             killed.add(id);
-            setTimeout(() => child.kill('SIGKILL'), 50 + Math.random() * 400);
+            setTimeout(() => child.kill('SIGKILL'), 100 + Math.random() * 5000);
           }
         },
       }),
@@ -180,7 +186,15 @@ describe('tortie-ipam and tortiectl on the kubernetes datastore (derived kinds c
     for (const [i, ip] of ips.entries()) assert.equal((await ipam.assignment(ip))?.handleId, `k8s-pod-network.${ok[i]!.id}`);
     // The pods that exist: the answered ADDs, as the API holds them (workload endpoints derive from
     // Pods, their addresses from Calico's podIP/podIPs annotations).
-    await kubectl(['create', 'namespace', 'kill']);
+    // (No controller-manager here makes the namespace's default ServiceAccount: the test does.)
+    await kubectl(['create', '-f', '-'], {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kill' } },
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: 'kill' } },
+      ],
+    });
     await kubectl(['create', '-f', '-'], {
       apiVersion: 'v1',
       kind: 'List',
