@@ -73,6 +73,12 @@ export interface StartKubeApiserverOptions {
    * no endpoints); give a real address for pods that must reach the API through the Service.
    */
   advertiseAddress?: string;
+  /**
+   * --min-request-timeout in seconds: the API server ends every watch after a random time between
+   * this and twice this (default: the server's own, 1800 s). 1 makes every watch stream close every
+   * 1–2 s, which is how tests prove that watches resume without losing or repeating events.
+   */
+  minRequestTimeoutSeconds?: number;
   /** More kube-apiserver flags, appended last (so they win). */
   extraArgs?: string[];
   /** Binaries to use instead of the build cache's. */
@@ -337,6 +343,7 @@ async function startApiserverOnce(
     '--authorization-mode=Node,RBAC',
     '--allow-privileged=true',
     '--profiling=false',
+    ...(opts.minRequestTimeoutSeconds !== undefined ? [`--min-request-timeout=${opts.minRequestTimeoutSeconds}`] : []),
     ...(opts.extraArgs ?? []),
   ];
   const proc = startProc(bin, args, dir, join(dir, 'kube-apiserver.log'));

@@ -180,7 +180,7 @@ export class KubeClient {
    */
   async *watch(path: string, query: Record<string, string | undefined>, signal?: AbortSignal, opts: RequestOptions = {}): AsyncGenerator<RawWatchEvent> {
     if (signal?.aborted) return;
-    const u = this.url(path, { ...query, watch: 'true', allowWatchBookmarks: 'false' });
+    const u = this.url(path, { ...query, watch: 'true', allowWatchBookmarks: 'true' });
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -44,6 +44,7 @@ import {
   type ObjectRef,
 } from './mapping.js';
 import { EventQueue } from './event-queue.js';
+import { isExpired, resyncEvents } from './resync.js';
 
 export interface KubernetesBackendOptions extends KubeConnectionConfig {
   /** Handlers for the derived kinds (see handler.ts). */
@@ -82,6 +83,8 @@ export class KubernetesBackend implements Backend {
   private readonly handlers: KindHandler[];
   private readonly watches = new Set<AbortController>();
   private closed = false;
+  /** Watches re-listed after their resume point expired (410 Gone), for tests and measurements. */
+  resyncs = 0;
 
   constructor(
     readonly client: KubeClient,
@@ -206,7 +209,8 @@ export class KubernetesBackend implements Backend {
   async apply(key: string, value: string): Promise<KVPair> {
     const h = this.derived(key);
     if (h) return h.apply(key, value);
-    // Calico's backend Apply: create, and on AlreadyExists update at the current revision.
+    // Calico's backend Apply: create, and on AlreadyExists update at the current revision
+    // (custom resources refuse an update without metadata.resourceVersion).
     for (let attempt = 0; attempt < 50; attempt++) {
       try {
         return await this.create(key, value);
@@ -423,7 +427,13 @@ export class KubernetesBackend implements Backend {
     }
   }
 
-  /** One kind's watch, resumed after server-side timeouts, until aborted or failed. */
+  /**
+   * One kind's watch, until aborted or failed. The API server ends every watch stream after
+   * --min-request-timeout (randomised); it is re-opened from the last revision the stream reported
+   * (an event's, or a BOOKMARK's: bookmarks keep an idle kind's resume point fresh, as Calico asks
+   * for them). When that revision has expired (410 Gone: compacted, or out of the watch cache's
+   * window) the kind is listed again and the differences are reported (resync.ts), as Calico does.
+   */
   private async watchKind(
     kind: CRDKind,
     namespace: string | undefined,
@@ -435,33 +445,42 @@ export class KubernetesBackend implements Backend {
   ): Promise<void> {
     let from = start;
     while (!signal.aborted) {
-      for await (const ev of this.client.watch(apiPath(kind, namespace), { resourceVersion: from }, signal, { resource: crdName(kind) })) {
-        if (ev.type === 'BOOKMARK') continue;
-        if (ev.type === 'ERROR') {
-          const st = ev.object as { code?: number; message?: string; reason?: string };
-          if (st.code === 410 || st.reason === 'Expired' || st.reason === 'Gone') {
-            throw new CompactedError(`watch of ${crdName(kind)} from revision ${from}: ${st.message ?? 'too old resource version'}; re-list`);
+      try {
+        for await (const ev of this.client.watch(apiPath(kind, namespace), { resourceVersion: from }, signal, { resource: crdName(kind) })) {
+          if (ev.type === 'ERROR') {
+            const st = ev.object as { code?: number; message?: string; reason?: string };
+            if (isExpired(st)) throw new CompactedError(`watch of ${crdName(kind)} from revision ${from}: ${st.message ?? 'too old resource version'}`);
+            throw new DatastoreError(`watch of ${crdName(kind)}: ${st.message ?? JSON.stringify(st)}`);
           }
-          throw new DatastoreError(`watch of ${crdName(kind)}: ${st.message ?? JSON.stringify(st)}`);
+          const obj = ev.object as unknown as K8sObject;
+          const rev = obj.metadata.resourceVersion!;
+          // Only ever forward: a resume point never moves back (an older revision would repeat events).
+          if (!newer(rev, from)) continue;
+          from = rev;
+          if (ev.type === 'BOOKMARK') continue;
+          const kv = fromObject(kind, obj);
+          if (!kv || !kv.key.startsWith(prefix)) continue;
+          const prev = values.get(kv.key);
+          if (ev.type === 'DELETED' || isSoftDeleted(kind, obj)) {
+            // A soft delete is the delete readers see; the hard delete after it is not news.
+            if (prev === undefined) continue;
+            values.delete(kv.key);
+            q.push({ type: 'delete', key: kv.key, prevValue: prev, revision: rev });
+            continue;
+          }
+          values.set(kv.key, kv.value);
+          const e: WatchEvent = { type: 'put', key: kv.key, value: kv.value, revision: rev };
+          if (prev !== undefined) e.prevValue = prev;
+          q.push(e);
         }
-        const obj = ev.object as unknown as K8sObject;
-        const rev = obj.metadata.resourceVersion!;
-        from = rev;
-        if (!newer(rev, start)) continue;
-        const kv = fromObject(kind, obj);
-        if (!kv || !kv.key.startsWith(prefix)) continue;
-        const prev = values.get(kv.key);
-        if (ev.type === 'DELETED' || isSoftDeleted(kind, obj)) {
-          // A soft delete is the delete readers see; the hard delete after it is not news.
-          if (prev === undefined) continue;
-          values.delete(kv.key);
-          q.push({ type: 'delete', key: kv.key, prevValue: prev, revision: rev });
-          continue;
-        }
-        values.set(kv.key, kv.value);
-        const e: WatchEvent = { type: 'put', key: kv.key, value: kv.value, revision: rev };
-        if (prev !== undefined) e.prevValue = prev;
-        q.push(e);
+      } catch (e) {
+        if (!(e instanceof CompactedError) || signal.aborted) throw e;
+        // The resume point expired while the stream was closed: re-list, report the differences.
+        const l = await this.listKind(kind, namespace, prefix);
+        if (signal.aborted) return;
+        for (const ev of resyncEvents(values, l.items, l.revision)) q.push(ev);
+        from = maxRevision(from, l.revision);
+        this.resyncs++;
       }
     }
   }

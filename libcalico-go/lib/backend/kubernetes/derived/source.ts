@@ -1,6 +1,6 @@
 // One Kubernetes resource (pods, nodes, namespaces, …) seen as datastore keys: paged lists (at a
 // given resourceVersion when asked), and watches from a resourceVersion that resume after the
-// server ends them and turn "too old resource version" into CompactedError. Each object maps to at
+// server ends them (re-listing, as Calico does, when the resume point has expired). Each object maps to at
 // most one key; the caller's `convert` says which key and value (value null = the object gives no
 // resource, e.g. a hostNetwork pod), so a change that makes an object stop giving a resource is
 // seen as a delete of its key.
@@ -9,6 +9,7 @@ import type { Resource } from '../../../apis/v3/resource.js';
 import type { KubeClient } from '../client.js';
 import type { K8sList, K8sObject } from './k8s-objects.js';
 import { EventQueue } from '../event-queue.js';
+import { isExpired, resyncEvents } from '../resync.js';
 
 /** What an object gives: its key (null if it has none at all) and value (null if no resource now). */
 export interface Converted {
@@ -100,32 +101,42 @@ export class Source<T extends K8sObject> {
   ): Promise<void> {
     let last = from;
     while (!signal.aborted) {
-      for await (const ev of this.client.watch(this.spec.path(namespace), { resourceVersion: last }, signal, { resource: this.spec.resource })) {
-        if (ev.type === 'BOOKMARK') continue;
-        if (ev.type === 'ERROR') {
-          const st = ev.object as { code?: number; message?: string; reason?: string };
-          if (st.code === 410 || st.reason === 'Expired' || st.reason === 'Gone') {
-            throw new CompactedError(`watch of ${this.spec.resource} from revision ${last}: ${st.message ?? 'too old resource version'}; re-list`);
+      try {
+        for await (const ev of this.client.watch(this.spec.path(namespace), { resourceVersion: last }, signal, { resource: this.spec.resource })) {
+          if (ev.type === 'ERROR') {
+            const st = ev.object as { code?: number; message?: string; reason?: string };
+            if (isExpired(st)) throw new CompactedError(`watch of ${this.spec.resource} from revision ${last}: ${st.message ?? 'too old resource version'}`);
+            throw new DatastoreError(`watch of ${this.spec.resource}: ${st.message ?? JSON.stringify(st)}`);
           }
-          throw new DatastoreError(`watch of ${this.spec.resource}: ${st.message ?? JSON.stringify(st)}`);
+          const obj = ev.object as unknown as T;
+          const rev = obj.metadata?.resourceVersion ?? last;
+          // The resume point only moves forward; BOOKMARKs move it for a quiet resource.
+          if (BigInt(rev) <= BigInt(last)) continue;
+          last = rev;
+          if (ev.type === 'BOOKMARK') continue;
+          const c = this.spec.convert(obj);
+          if (c.key === null || !c.key.startsWith(prefix)) continue;
+          const prev = values.get(c.key);
+          if (ev.type === 'DELETED' || c.value === null) {
+            if (prev === undefined) continue;
+            values.delete(c.key);
+            push({ type: 'delete', key: c.key, prevValue: prev, revision: rev });
+            continue;
+          }
+          if (prev === c.value) continue;
+          values.set(c.key, c.value);
+          const e: WatchEvent = { type: 'put', key: c.key, value: c.value, revision: rev };
+          if (prev !== undefined) e.prevValue = prev;
+          push(e);
         }
-        const obj = ev.object as unknown as T;
-        const rev = obj.metadata?.resourceVersion ?? last;
-        last = rev;
-        const c = this.spec.convert(obj);
-        if (c.key === null || !c.key.startsWith(prefix)) continue;
-        const prev = values.get(c.key);
-        if (ev.type === 'DELETED' || c.value === null) {
-          if (prev === undefined) continue;
-          values.delete(c.key);
-          push({ type: 'delete', key: c.key, prevValue: prev, revision: rev });
-          continue;
-        }
-        if (prev === c.value) continue;
-        values.set(c.key, c.value);
-        const e: WatchEvent = { type: 'put', key: c.key, value: c.value, revision: rev };
-        if (prev !== undefined) e.prevValue = prev;
-        push(e);
+      } catch (e) {
+        if (!(e instanceof CompactedError) || signal.aborted) throw e;
+        // The resume point expired while the stream was closed (410 Gone): re-list and report the
+        // differences, as Calico's watcher cache does (../resync.ts).
+        const l = await this.list(prefix, namespace);
+        if (signal.aborted) return;
+        for (const ev of resyncEvents(values, l.items, l.revision)) push(ev);
+        if (BigInt(l.revision) > BigInt(last)) last = l.revision;
       }
     }
   }
