@@ -104,7 +104,7 @@ export class KubeClient {
 
   constructor(
     readonly server: string,
-    private readonly tls: https.RequestOptions,
+    tls: https.RequestOptions,
     /** Headers (Authorization) to add; refreshed per request for exec/OIDC users. */
     private readonly authHeaders: () => Promise<Record<string, string>>,
   ) {

@@ -100,7 +100,7 @@ describe('kubernetes datastore faults against a real API server', { skip, timeou
       await rejectsWith(b.get(POOL), UnavailableError, /unreachable: ETIMEDOUT no answer within 300 ms/);
     } finally {
       await b.close();
-      held.forEach((s) => s.destroy());
+      for (const s of held) s.destroy();
       silent.close();
     }
   });

@@ -26,7 +26,7 @@ import {
   type WatchEvent,
   type WatchOptions,
 } from '../api.js';
-import { KubeClient, loadKubeClient, type KubeConnectionConfig } from './client.js';
+import { type KubeClient, loadKubeClient, type KubeConnectionConfig } from './client.js';
 import type { KindHandler, KindHandlerFactory } from './handler.js';
 import {
   CRD_KINDS,
@@ -340,7 +340,7 @@ export class KubernetesBackend implements Backend {
       for (const obj of real.items) {
         if (isSoftDeleted(kind, obj)) continue;
         const kv = fromObject(kind, obj);
-        if (kv && kv.key.startsWith(prefix)) items.push({ key: kv.key, value: kv.value, revision: obj.metadata.resourceVersion! });
+        if (kv?.key.startsWith(prefix)) items.push({ key: kv.key, value: kv.value, revision: obj.metadata.resourceVersion! });
       }
       cont = real.metadata.continue || undefined;
     } while (cont);
@@ -459,7 +459,7 @@ export class KubernetesBackend implements Backend {
           from = rev;
           if (ev.type === 'BOOKMARK') continue;
           const kv = fromObject(kind, obj);
-          if (!kv || !kv.key.startsWith(prefix)) continue;
+          if (!kv?.key.startsWith(prefix)) continue;
           const prev = values.get(kv.key);
           if (ev.type === 'DELETED' || isSoftDeleted(kind, obj)) {
             // A soft delete is the delete readers see; the hard delete after it is not news.

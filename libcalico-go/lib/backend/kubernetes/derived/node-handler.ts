@@ -38,7 +38,7 @@ export class NodeHandler implements KindHandler {
 
   private name(key: string): string {
     const p = parseResourceKey(key);
-    if (!p || p.plural !== 'nodes' || p.namespace !== undefined) throw new NotFoundError(`${key}: not a Node key`, key);
+    if (p?.plural !== 'nodes' || p.namespace !== undefined) throw new NotFoundError(`${key}: not a Node key`, key);
     return p.name;
   }
 

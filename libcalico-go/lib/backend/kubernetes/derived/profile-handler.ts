@@ -11,7 +11,7 @@
 //   need): a list's revision is R and an event's its object's resourceVersion. Namespaces and
 //   ServiceAccounts share one etcd, so one integer resumes both watches.
 // watch accepts either form as afterRevision.
-import { type KVPair, type ListResult, type WatchEvent, type WatchOptions } from '../../api.js';
+import type { KVPair, ListResult, WatchEvent, WatchOptions } from '../../api.js';
 import { parseResourceKey, resourceKey, resourcePrefix } from '../../keys.js';
 import type { KubeClient } from '../client.js';
 import type { KindHandler, KindHandlerFactory } from '../handler.js';
@@ -130,7 +130,7 @@ export class ProfileHandler implements KindHandler {
     if (opts.signal?.aborted) return;
     let nsFrom: string | undefined;
     let saFrom: string | undefined;
-    if (opts.afterRevision !== undefined && opts.afterRevision.includes('/')) {
+    if (opts.afterRevision?.includes('/')) {
       const s = splitProfileRevision(opts.afterRevision);
       nsFrom = s.nsRev || undefined;
       saFrom = s.saRev || undefined;

@@ -57,9 +57,9 @@ export class WorkloadEndpointHandler implements KindHandler {
   /** The pod behind a key: namespace, pod name and the pod's path; null for a name no pod gives. */
   private target(key: string): { ns: string; pod: string; path: string } | null {
     const k = parseResourceKey(key);
-    if (!k || k.plural !== 'workloadendpoints' || k.namespace === undefined) return null;
+    if (k?.plural !== 'workloadendpoints' || k.namespace === undefined) return null;
     const ids = parseWorkloadEndpointName(k.name);
-    if (!ids || ids.endpoint !== 'eth0') return null;
+    if (ids?.endpoint !== 'eth0') return null;
     return { ns: k.namespace, pod: ids.pod, path: `${podsPath(k.namespace)}/${encodeURIComponent(ids.pod)}` };
   }
 
