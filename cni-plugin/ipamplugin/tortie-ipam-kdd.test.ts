@@ -240,6 +240,8 @@ describe('tortie-ipam and tortiectl on the kubernetes datastore (derived kinds c
     }
     const dels = await pool(ok, 40, (x) => runCni(IPAM_BIN, { command: 'DEL', containerId: x.id, ifname: 'eth0', config: conf(x.node) }));
     for (const r of dels) assert.equal(r.code, 0, r.stdout + r.stderr);
+    // No kubelet confirms a pod's deletion here: force it, so later tests see no pod of this one.
+    await kubectl(['delete', 'pods', '--all', '-n', 'kill', '--grace-period=0', '--force']);
     await kubectl(['delete', 'namespace', 'kill', '--wait=false']);
   });
 
