@@ -11,7 +11,8 @@
 //   them (and for the better-sqlite3 addon), at the paths ldd names; iproute2's data files.
 // app: /opt/tortie/{package.json, dist/ (product files of the build only: no tests, testing/, bench/,
 //   lab/), node_modules/ (the production dependency closure of package.json, without sources the
-//   runtime does not load)}, launchers in /usr/bin and /opt/cni/bin, and /opt/tortie/host-runtime.json:
+//   runtime does not load)}, launchers in /usr/bin and /opt/cni/bin, Debian's portmap, bandwidth,
+//   loopback and host-local CNI plugins in /opt/cni/bin, and /opt/tortie/host-runtime.json:
 //   the files tortie-install-cni copies to the host so the CNI plugins run outside the image.
 //
 // Everything is read from the host and the repository; nothing is downloaded. The key changes when
@@ -149,9 +150,20 @@ for (const [dir, name] of [...seen].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
   });
 }
 
+// Debian's reference plugins the network configuration chains (portmap, bandwidth) and the usual
+// companions, as Calico's CNI image ships them; tortie-install-cni copies them to the host too.
+const EXTRA_PLUGINS = ['portmap', 'bandwidth', 'loopback', 'host-local'];
+const extraPlugins = [];
+for (const n of EXTRA_PLUGINS) {
+  const src = `/usr/lib/cni/${n}`;
+  if (!fs.existsSync(src)) fail(`${src} is missing on this host (apt-get install containernetworking-plugins)`);
+  app.set(`/opt/cni/bin/${n}`, { src: fs.realpathSync(src), mode: 0o755 });
+  extraPlugins.push(src);
+}
+
 // Libraries of every ELF in the image.
 const hostRuntime = new Set([NODE]);
-for (const elf of [NODE, ...Object.values(TOOLS), ...addons]) {
+for (const elf of [NODE, ...Object.values(TOOLS), ...extraPlugins, ...addons]) {
   for (const [named, real] of libs(elf)) {
     base.set(named, { src: real, mode: 0o755 });
     if (elf === NODE || addons.includes(elf)) hostRuntime.add(named);
@@ -189,6 +201,8 @@ app.set(`${APP}/host-runtime.json`, {
         libraries: [...hostRuntime].filter((p) => p !== NODE && p !== loader).sort(),
         app: APP,
         plugins: { tortie: 'dist/cni-plugin/cmd/tortie.js', 'tortie-ipam': 'dist/cni-plugin/cmd/tortie-ipam.js' },
+        // Copied as they are from the image's /opt/cni/bin (Debian's builds, using the host's libc).
+        otherPlugins: EXTRA_PLUGINS,
       },
       null,
       2,

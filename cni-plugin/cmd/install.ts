@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     if (!existsSync(d)) throw new Error(`${d} does not exist: mount the host's directory there`);
   }
   if (s.updateBinaries) {
-    const r = installPlugins(s.appDir, s.hostBinDir, s.skipBinaries);
+    const r = installPlugins(s.appDir, s.hostBinDir, s.skipBinaries, s.imageBinDir);
     log(`${r.copied ? 'Installed' : 'Kept the installed'} runtime bundle ${r.bundle}; plugins: ${r.launchers.join(', ') || 'none'}`);
   } else {
     log('UPDATE_CNI_BINARIES=false: the CNI binaries are left as they are');

@@ -10,6 +10,8 @@ import { configureKernel, ipv4OnlyPodDataplane, podnet } from '../../felix/index
 import { fileSecretResolver } from '../../confd/pkg/index.js';
 import { type AgentContext, type CniHandler, startAgent } from '../pkg/agent.js';
 import { parseAgentConfig } from '../pkg/config.js';
+import { parseProbeArgs, probeMessage, runProbes } from '../pkg/probe.js';
+import { tortieVersion } from '../pkg/startup.js';
 import { PolicyLoop } from '../pkg/policy/loop.js';
 import { RoutingLoop } from '../pkg/routing/loop.js';
 import { parseNetworkingBackend } from '../pkg/routing/plan.js';
@@ -74,6 +76,29 @@ function checkGatewayRoute(): void {
       'tortie-node: WARNING: this host has no route to 169.254.1.1 (no default route?): proxy ARP will not answer ' +
         'pods asking for their gateway, so pods will not reach anything beyond their own address\n',
     );
+  }
+}
+
+// `tortie-node -v` and the DaemonSet's exec probes (`-felix-live -bird-live`, `-felix-ready -bird-ready`):
+// they ask the running agent and exit; nothing else runs.
+const argv = process.argv.slice(2);
+if (argv.length > 0) {
+  if (argv.length === 1 && ['-v', '--version', '-version', 'version'].includes(argv[0]!)) {
+    process.stdout.write(`${tortieVersion() ?? 'unknown'}\n`);
+    process.exit(0);
+  }
+  try {
+    const args = parseProbeArgs(argv);
+    if (!args) throw new Error('no probe flag given');
+    const failures = await runProbes(args, parseAgentConfig(process.env));
+    if (failures.length > 0) {
+      process.stderr.write(`${probeMessage(args, failures)}\n`);
+      process.exit(1);
+    }
+    process.exit(0);
+  } catch (e) {
+    process.stderr.write(`tortie-node: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(2);
   }
 }
 

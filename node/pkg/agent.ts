@@ -14,6 +14,7 @@ import { type CniServer, type CniServerOptions, startCniServer } from './cniserv
 import { type AgentConfig, type Env, parseAgentConfig } from './config.js';
 import { DatastoreSupervisor } from './datastore-supervisor.js';
 import { HealthAggregator, type HealthServer, startHealthServer } from './health.js';
+import { startKubeNodeDuties } from './kube-node.js';
 import { createLogger, type Logger } from './log.js';
 import { type MetricsServer, Registry, startMetricsServer } from './metrics.js';
 import { runStartup, type StartupDeps, type StartupResult, tortieVersion } from './startup.js';
@@ -201,6 +202,20 @@ export async function startAgent(env: Env, opts: AgentOptions): Promise<Agent> {
     );
   });
   ready.catch(() => {});
+  // Kubernetes datastore: the Node's NetworkUnavailable=False and the CNI token refresher, once started.
+  let stopKube: (() => Promise<void>) | undefined;
+  if (config.datastore.datastoreType === 'kubernetes') {
+    ready.then(
+      () => {
+        if (stopping) return;
+        stopKube = startKubeNodeDuties({ nodeName: config.nodeName, datastore: config.datastore, env, log: log.child('kube-node.ts') });
+      },
+      () => undefined,
+    );
+    cleanups.push(async () => {
+      await stopKube?.();
+    });
+  }
 
   let stopping: Promise<void> | undefined;
   const stop = () =>

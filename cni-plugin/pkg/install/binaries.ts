@@ -19,6 +19,8 @@ export interface HostRuntime {
   libraries: string[];
   app: string;
   plugins: Record<string, string>;
+  /** Plugins copied as they are from the image's CNI bin dir (Debian's portmap, bandwidth, …). */
+  otherPlugins?: string[];
 }
 
 export const BUNDLE_DIR = 'tortie.d';
@@ -64,7 +66,7 @@ export interface InstallPluginsResult {
 }
 
 /** Copies the bundle (if needed) and writes the launchers of the plugins not in `skip`. */
-export function installPlugins(appDir: string, hostBinDir: string, skip: readonly string[] = []): InstallPluginsResult {
+export function installPlugins(appDir: string, hostBinDir: string, skip: readonly string[] = [], imageBinDir = '/opt/cni/bin'): InstallPluginsResult {
   const rtFile = join(appDir, 'host-runtime.json');
   let rt: HostRuntime;
   try {
@@ -103,6 +105,21 @@ export function installPlugins(appDir: string, hostBinDir: string, skip: readonl
     const p = join(hostBinDir, plugin);
     writeFileAtomic(p, launcherScript(plugin, key, rt.loader, entry), 0o755);
     launchers.push(p);
+  }
+  // The other plugins: copied when different (temporary file + rename), as Calico's install does.
+  for (const plugin of rt.otherPlugins ?? []) {
+    if (skip.includes(plugin)) continue;
+    const src = join(imageBinDir, plugin);
+    const dst = join(hostBinDir, plugin);
+    const data = readFileSync(src);
+    let same = false;
+    try {
+      same = readFileSync(dst).equals(data);
+    } catch {
+      same = false;
+    }
+    if (!same) writeFileAtomic(dst, data, 0o755);
+    launchers.push(dst);
   }
   for (const n of readdirSync(bundles)) {
     if (n !== key) rmSync(join(bundles, n), { recursive: true, force: true });

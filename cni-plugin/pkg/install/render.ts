@@ -83,6 +83,8 @@ export interface InstallSettings {
   serviceAccountDir: string;
   /** Tortie's files in the image (/opt/tortie: dist, node_modules, host-runtime.json). */
   appDir: string;
+  /** The image's CNI plugins (/opt/cni/bin). */
+  imageBinDir: string;
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'fatal', 'panic'];
@@ -193,8 +195,10 @@ export function parseInstallEnv(env: Env, opts: { hostname?: () => string } = {}
     hostNetDir: absDir('TORTIE_HOST_CNI_NET_DIR', '/host/etc/cni/net.d'),
     serviceAccountDir: absDir('TORTIE_SERVICEACCOUNT_DIR', '/var/run/secrets/kubernetes.io/serviceaccount'),
     appDir: absDir('TORTIE_APP_DIR', '/opt/tortie'),
+    imageBinDir: absDir('TORTIE_IMAGE_CNI_BIN_DIR', '/opt/cni/bin'),
   };
-  for (const b of s.skipBinaries) if (!['tortie', 'tortie-ipam'].includes(b)) problems.push(`SKIP_CNI_BINARIES=${JSON.stringify(get('SKIP_CNI_BINARIES'))}: ${JSON.stringify(b)} is not one of Tortie's plugins (tortie, tortie-ipam)`);
+  const known = ['tortie', 'tortie-ipam', 'portmap', 'bandwidth', 'loopback', 'host-local'];
+  for (const b of s.skipBinaries) if (!known.includes(b)) problems.push(`SKIP_CNI_BINARIES=${JSON.stringify(get('SKIP_CNI_BINARIES'))}: ${JSON.stringify(b)} is not one of the image's plugins (${known.join(', ')})`);
   if (problems.length > 0) throw new InstallConfigError(problems);
   return s;
 }
