@@ -132,7 +132,7 @@ export function parseInstallEnv(env: Env, opts: { hostname?: () => string } = {}
 
   const cniNetDir = absDir('CNI_NET_DIR', '/etc/cni/net.d');
   const confName = fileName('CNI_CONF_NAME', DEFAULT_CONF_NAME);
-  const oldConfName = fileName('CNI_OLD_CONF_NAME', confName);
+  const oldConfName = get('CNI_OLD_CONF_NAME') !== undefined ? fileName('CNI_OLD_CONF_NAME', confName) : confName;
   // veth_mtu "0" (the manifest's default) means: the agent's detected MTU.
   const mtu = int('CNI_MTU', 1500, 0, 65535);
   if (mtu !== 0 && mtu < 68) problems.push(`CNI_MTU=${JSON.stringify(get('CNI_MTU'))}: must be 0 (auto) or at least 68`);
