@@ -107,7 +107,16 @@ try {
   configureKernel({ ipv6: parseAgentConfig(process.env).felix.ipv6Support });
   checkGatewayRoute();
   // Signals are handled here: the policy and routing loops (and BIRD) stop before the agent.
-  const agent = await startAgent(process.env, { cniHandler, handleSignals: false });
+  const agent = await startAgent(process.env, {
+    cniHandler,
+    handleSignals: false,
+    // NetworkUnavailable=False once the first policy pass has programmed this node's dataplane.
+    networkUp: () =>
+      policyLoop.then(async (p) => {
+        await p.runPass();
+        if (!p.programmed) throw new Error('the policy pass has not programmed this node\'s dataplane yet');
+      }),
+  });
   const ctx = agent.context;
   const { backend, warning } = parseNetworkingBackend(process.env.CALICO_NETWORKING_BACKEND);
   if (warning) ctx.log.warn(warning);

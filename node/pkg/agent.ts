@@ -51,6 +51,12 @@ export interface AgentOptions {
   /** Datastore supervision timing. */
   supervisor?: { intervalMs?: number; checkTimeoutMs?: number; backoffInitialMs?: number; backoffMaxMs?: number };
   cniServer?: Omit<CniServerOptions, 'onRequest'>;
+  /**
+   * Kubernetes datastore: resolves once this node's dataplane is programmed, when the Node's
+   * NetworkUnavailable condition may turn False (called after start-up, again after a failure).
+   * Default: start-up done.
+   */
+  networkUp?: () => Promise<unknown>;
   /** Opens the datastore (default: openBackend). */
   openBackend?: (cfg: DatastoreConfig, opts?: OpenBackendOptions) => Promise<Backend>;
 }
@@ -208,7 +214,7 @@ export async function startAgent(env: Env, opts: AgentOptions): Promise<Agent> {
     ready.then(
       () => {
         if (stopping) return;
-        stopKube = startKubeNodeDuties({ nodeName: config.nodeName, datastore: config.datastore, env, log: log.child('kube-node.ts') });
+        stopKube = startKubeNodeDuties({ nodeName: config.nodeName, datastore: config.datastore, env, log: log.child('kube-node.ts'), networkUp: opts.networkUp });
       },
       () => undefined,
     );

@@ -84,11 +84,12 @@ export async function setNetworkUnavailable(client: KubeClient, nodeName: string
 }
 
 /**
- * Runs the agent's Kubernetes-only duties once the agent is ready: NetworkUnavailable=False (retried
- * every 5 s until it sticks) and, when the CNI kubeconfig's directory exists, the token refresher.
+ * Runs the agent's Kubernetes-only duties once the agent is ready: NetworkUnavailable=False once
+ * `networkUp` resolves (retried every 5 s until it sticks) and, when the CNI kubeconfig's directory
+ * exists, the token refresher.
  * Returns a stop function.
  */
-export function startKubeNodeDuties(opts: { nodeName: string; datastore: DatastoreConfig; env: Env; log: Logger }): () => Promise<void> {
+export function startKubeNodeDuties(opts: { nodeName: string; datastore: DatastoreConfig; env: Env; log: Logger; networkUp?: () => Promise<unknown> }): () => Promise<void> {
   const { log } = opts;
   const ac = new AbortController();
   let client: KubeClient | undefined;
@@ -122,6 +123,11 @@ export function startKubeNodeDuties(opts: { nodeName: string; datastore: Datasto
     }
     for (let attempt = 1; !ac.signal.aborted; attempt++) {
       try {
+        // Only once the dataplane is programmed (the first policy pass), as its name promises.
+        // (Given up when the agent stops first: a stop never waits for a dataplane that will not come.)
+        const aborted = new Promise<void>((r) => ac.signal.addEventListener('abort', () => r(), { once: true }));
+        await Promise.race([opts.networkUp?.(), aborted]);
+        if (ac.signal.aborted) return;
         await setNetworkUnavailable(client, opts.nodeName, false);
         log.info(`Set NetworkUnavailable=False (${NETWORK_UP.reason}) on Node ${opts.nodeName}`);
         return;
