@@ -176,7 +176,10 @@ function layerEntries(specs) {
       else if (m.get(d).type !== 'dir') fail(`${d} is both a ${m.get(d).type} and a directory`);
     }
   }
-  return [...m.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  // Sorted as the archive lists them (directories with their trailing "/"), so `linux.js` comes
+  // before the directory `linux/` and its contents, as in any sorted listing.
+  const name = ([p, e]) => (e.type === 'dir' ? `${p}/` : p);
+  return [...m.entries()].sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
 }
 
 // ------------------------------------------------------------------ tar (ustar)

@@ -22,6 +22,12 @@
 #                                      (CGO_ENABLED=0) on a busybox base, as its Dockerfile lays it
 #   $CACHE/images/coredns-v1.12.1.tar  registry.k8s.io/coredns/coredns:v1.12.1 (kubeadm 1.34's)
 #   $CACHE/images/busybox-1.35.0.tar   tortie.local/busybox:1.35.0 (Debian's busybox-static)
+#   $CACHE/images/tortie-<version>.tar  tortie.local/tortie:<package.json version>: the node agent,
+#                                      tortiectl, tortie-install-cni and the CNI plugins (this tree's
+#                                      dist/ and production node_modules, run by this host's Node),
+#                                      BIRD 2, iproute2, nftables with their libraries, on busybox
+#                                      (images/tortie-rootfs.mjs). Rebuilt when any of it changes: its
+#                                      stamp holds the content hash (npm run build first).
 # Binaries:
 #   $CACHE/k8s/<version>/bin/e2e.test, ginkgo   (go test -c k8s.io/kubernetes/test/e2e)
 #   $CACHE/images/bin/{pause,agnhost,coredns,kube-network-policies}
@@ -52,7 +58,10 @@ AGNHOST_TAG="2.56"
 BUSYBOX_VERSION="$(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null | sed 's/^[0-9]*://; s/-.*//' || true)"
 [ -n "$BUSYBOX_VERSION" ] || BUSYBOX_VERSION="unknown"
 
-IMAGES=(pause agnhost coredns busybox)
+TORTIE_VERSION="$(sed -n 's/^  "version": "\([^"]*\)",*$/\1/p' "$ROOT/package.json" | head -1)"
+[ -n "$TORTIE_VERSION" ] || TORTIE_VERSION="unknown"
+
+IMAGES=(pause agnhost coredns busybox tortie)
 BINARIES=(e2e.test ginkgo)
 EXTRA=(kube-network-policies)
 
@@ -114,6 +123,7 @@ image_ref() {
     agnhost) echo "registry.k8s.io/e2e-test-images/agnhost:$AGNHOST_TAG" ;;
     coredns) echo "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" ;;
     busybox) echo "tortie.local/busybox:$BUSYBOX_VERSION" ;;
+    tortie) echo "tortie.local/tortie:$TORTIE_VERSION" ;;
   esac
 }
 image_archive() {
@@ -122,6 +132,7 @@ image_archive() {
     agnhost) echo "$IMG_DIR/agnhost-$AGNHOST_TAG.tar" ;;
     coredns) echo "$IMG_DIR/coredns-$COREDNS_VERSION.tar" ;;
     busybox) echo "$IMG_DIR/busybox-$BUSYBOX_VERSION.tar" ;;
+    tortie) echo "$IMG_DIR/tortie-$TORTIE_VERSION.tar" ;;
   esac
 }
 if [ "$list" = 1 ]; then
@@ -139,11 +150,20 @@ target_path() {
 }
 # What a target's stamp must say; a change here (versions, flags, the image writer) rebuilds it.
 writer_sum() { sha256sum "$ROOT/images/oci-image.mjs" "$0" | sha256sum | cut -c1-16; }
+# Tortie's image: the hash of every file it stages (dist/, node_modules, Node, BIRD, ip, nft, libraries).
+TORTIE_KEY=""
+tortie_key() {
+  if [ -z "$TORTIE_KEY" ]; then
+    TORTIE_KEY="$(node "$ROOT/images/tortie-rootfs.mjs" --root "$ROOT" --key)" || die "cannot stage Tortie's image (npm run build first?)"
+  fi
+  echo "$TORTIE_KEY"
+}
 stamp_key() {
   case "$1" in
     e2e.test) echo "e2e.test k8s.io/kubernetes@$K8S_VERSION staging=$STAGING_VERSION cgo=0 trimpath ldflags=-s,-w,version-stamped v1" ;;
     ginkgo) echo "ginkgo (k8s.io/kubernetes@$K8S_VERSION's) cgo=0 trimpath v1" ;;
     kube-network-policies) echo "kube-network-policies sigs.k8s.io/kube-network-policies@$KNP_VERSION v1" ;;
+    tortie) echo "tortie $(image_ref tortie) busybox=$BUSYBOX_VERSION epoch=$SOURCE_DATE_EPOCH writer=$(writer_sum) content=$(tortie_key)" ;;
     *) echo "$1 $(image_ref "$1") k8s=$K8S_VERSION coredns=$COREDNS_VERSION busybox=$BUSYBOX_VERSION epoch=$SOURCE_DATE_EPOCH writer=$(writer_sum)" ;;
   esac
 }
@@ -425,10 +445,22 @@ build_image_coredns() {
     --expose 53/tcp --expose 53/udp -- "file:/coredns:$COREDNS_BIN:0755" "${ca[@]}"
 }
 
+build_image_tortie() {
+  [ -x "$BUSYBOX" ] || die "busybox is not installed (apt-get install busybox-static)"
+  local stage="$WORK/tortie-root" base
+  node "$ROOT/images/tortie-rootfs.mjs" --root "$ROOT" --out "$stage" >/dev/null || die "staging Tortie's image failed"
+  mapfile -t base < <(busybox_base)
+  # Layer 1: busybox, Node, BIRD, iproute2, nftables and their libraries (changes rarely);
+  # layer 2: Tortie (dist/, node_modules, launchers).
+  image tortie "$(image_ref tortie)" --cmd '["/usr/bin/tortie-node"]' --env "$PATH_ENV" \
+    --label "org.opencontainers.image.title=tortie" --label "org.opencontainers.image.version=$TORTIE_VERSION" \
+    -- "${base[@]}" "tree:/:$stage/base" --layer "tree:/:$stage/app"
+}
+
 build_target() {
   is_built "$1" && return 0
   case "$1" in
-    pause|agnhost|coredns|busybox) "build_image_$1" ;;
+    pause|agnhost|coredns|busybox|tortie) "build_image_$1" ;;
     e2e.test) build_e2e ;;
     ginkgo) build_ginkgo ;;
     kube-network-policies) build_knp ;;

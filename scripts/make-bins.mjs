@@ -12,6 +12,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bins = {
   tortie: { target: 'dist/cni-plugin/cmd/tortie.js', cni: true },
   'tortie-ipam': { target: 'dist/cni-plugin/cmd/tortie-ipam.js', cni: true },
+  // The DaemonSet's init container (Calico's `install`): plugins, CNI kubeconfig, conflist.
+  'tortie-install-cni': { target: 'dist/cni-plugin/cmd/install.js' },
   // A long-running agent: small young-generation semi-spaces keep its resident memory down.
   'tortie-node': { target: 'dist/node/cmd/tortie-node.js', nodeFlags: '--max-semi-space-size=1' },
   // The cluster's controllers (IPAM garbage collection): one long-running process per cluster.

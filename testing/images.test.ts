@@ -71,6 +71,13 @@ test('the tags are those k8s.io/kubernetes v1.34.4 expects (e2e manifest, kubead
 const skipImages = imagesSkipReason();
 
 describe('the image archives', { skip: skipImages }, () => {
+  // Tortie's image holds this tree's dist/: bring the cached archive up to date (a no-op when its
+  // content hash is unchanged) so that what is checked and run below is the code under test.
+  before(() => {
+    const r = spawnSync(script, ['--only', 'tortie'], { encoding: 'utf8', timeout: 300_000 });
+    assert.equal(r.status, 0, r.stderr);
+  });
+
   test('each is a valid single-platform OCI archive with the expected reference and config', () => {
     for (const n of IMAGE_NAMES) {
       const a = readImageArchive(imageArchive(n));
@@ -93,6 +100,7 @@ describe('the image archives', { skip: skipImages }, () => {
     assert.deepEqual(Object.keys(cfg('agnhost').ExposedPorts ?? {}), ['5000/tcp', '80/tcp', '8080/tcp', '8081/tcp', '9376/tcp']);
     assert.deepEqual(cfg('coredns').Entrypoint, ['/coredns']);
     assert.deepEqual(cfg('busybox').Cmd, ['sh']);
+    assert.deepEqual(cfg('tortie').Cmd, ['/usr/bin/tortie-node']);
   });
 
   test('every layer is a sorted tar with fixed times and numeric root ownership', () => {
@@ -277,6 +285,7 @@ describe('imported into a throwaway containerd and run in our own network namesp
       ['pause', ['/pause'], 65535],
       ['coredns', ['/coredns'], 0],
       ['busybox', ['sh'], 0],
+      ['tortie', ['/usr/bin/tortie-node'], 0],
     ] as const) {
       const id = `spec-${n}-${randomSuffix()}`;
       await must(['containers', 'create', imageRef(n), id]);
@@ -290,6 +299,52 @@ describe('imported into a throwaway containerd and run in our own network namesp
         await must(['containers', 'delete', id]);
       }
     }
+  });
+
+  test("Tortie's image runs its binaries (tortie-node, ip, nft, BIRD answering birdc); its install-cni puts plugins on the host that run outside the image", async () => {
+    const runIn = async (argv: string[], extra: string[] = []): Promise<string> => {
+      const id = `tortie-run-${randomSuffix()}`;
+      const r = await run(['run', '--rm', '--cgroup', `${cgroupParent}/${id}`, ...extra, imageRef('tortie'), id, ...argv], 120_000);
+      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}${r.stdout}`);
+      return r.stdout + r.stderr;
+    };
+    const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
+    assert.equal((await runIn(['/usr/bin/tortie-node', '-v'])).trim(), `v${version}`);
+    assert.match(await runIn(['/usr/sbin/ip', '-V']), /^ip utility, iproute2-/m);
+    assert.match(await runIn(['/usr/sbin/nft', '--version']), /^nftables v1\./m);
+    assert.match(await runIn(['/usr/sbin/bird', '--version']), /^BIRD version 2\./m);
+    // BIRD running in the image, asked by birdc over its control socket.
+    const birdRun = await runIn(['/bin/sh', '-c',
+      'printf "router id 10.0.0.1;\\nprotocol device {}\\n" > /tmp/b.conf && /usr/sbin/bird -c /tmp/b.conf -s /tmp/b.ctl -P /tmp/b.pid && ' +
+      '/usr/sbin/birdc -s /tmp/b.ctl show status; kill "$(cat /tmp/b.pid)"']);
+    assert.match(birdRun, /^BIRD 2\.\S+ ready\./m, birdRun);
+    assert.match(birdRun, /^Router ID is 10\.0\.0\.1$/m, birdRun);
+    // The agent's configuration checks, inside the image (a refused setting names the variable).
+    const bad = await run(['run', '--rm', '--cgroup', `${cgroupParent}/bad-${randomSuffix()}`, '--env', 'FELIX_BPFENABLED=true', imageRef('tortie'), `tortie-bad-${randomSuffix()}`, '/usr/bin/tortie-node'], 60_000);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr + bad.stdout, /FELIX_BPFENABLED/);
+    // tortie-install-cni in the image, the host's CNI directories mounted as the DaemonSet mounts them.
+    const hostBin = join(node!.dir, `opt-cni-bin-${randomSuffix()}`);
+    const hostNet = join(node!.dir, `etc-cni-net-${randomSuffix()}`);
+    mkdirSync(hostBin);
+    mkdirSync(hostNet);
+    const out = await runIn(['/usr/bin/tortie-install-cni'], [
+      '--env', 'SLEEP=false', '--env', 'KUBERNETES_NODE_NAME=worker01', '--env', 'CNI_MTU=1440',
+      '--mount', `type=bind,src=${hostBin},dst=/host/opt/cni/bin,options=rbind:rw`,
+      '--mount', `type=bind,src=${hostNet},dst=/host/etc/cni/net.d,options=rbind:rw`,
+    ]);
+    assert.match(out, /Done configuring CNI/);
+    const conflist = JSON.parse(readFileSync(join(hostNet, '10-tortie.conflist'), 'utf8'));
+    assert.equal(conflist.plugins[0].type, 'tortie');
+    assert.equal(conflist.plugins[0].nodename, 'worker01');
+    assert.equal(conflist.plugins[0].mtu, 1440);
+    for (const plugin of ['tortie', 'tortie-ipam']) {
+      const v = await node!.run([join(hostBin, plugin)], { timeoutMs: 30_000, env: { CNI_COMMAND: 'VERSION', PATH: '/nonexistent' }, input: '{"cniVersion":"1.0.0"}' });
+      assert.equal(v.code, 0, `${plugin} on the host: ${v.stderr}`);
+      assert.ok((JSON.parse(v.stdout) as { supportedVersions: string[] }).supportedVersions.includes('0.3.1'), v.stdout);
+    }
+    const pm = await node!.run([join(hostBin, 'portmap')], { timeoutMs: 30_000, env: { CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.0.0"}' });
+    assert.equal(pm.code, 0, pm.stderr);
   });
 
   test('pause holds a pod network namespace; agnhost serves in it as the Netpol suite runs it, CoreDNS answers DNS; packets from the node get answers', async () => {

@@ -4,17 +4,18 @@
 //
 //   imageArchive('agnhost')          // /var/cache/tortie/images/agnhost-2.56.tar
 //   imageRef('agnhost')              // registry.k8s.io/e2e-test-images/agnhost:2.56
+//   imageRef('tortie')               // tortie.local/tortie:<package.json version> (Tortie's own image)
 //   missingImages()                  // names not built yet (run scripts/build-images.sh)
 //   readImageArchive(path)           // index, manifest, config; every blob checked against its digest
 //   ctrImportArgv(address, 'pause')  // ctr --address <address> --namespace k8s.io images import <archive>
 //   e2eBinaries(), missingE2eBinaries()
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The images scripts/build-images.sh writes. */
-export const IMAGE_NAMES = ['pause', 'agnhost', 'coredns', 'busybox'] as const;
+export const IMAGE_NAMES = ['pause', 'agnhost', 'coredns', 'busybox', 'tortie'] as const;
 export type ImageName = (typeof IMAGE_NAMES)[number];
 
 /** Defaults of scripts/build-images.sh (a test checks them against the script's --list). */
@@ -34,6 +35,22 @@ export interface ImagesBuild {
   corednsVersion: string;
   /** Debian's busybox-static upstream version (the busybox image's tag). */
   busyboxVersion: string;
+  /** package.json's version (Tortie's image tag). */
+  tortieVersion: string;
+}
+
+let tortieVersionCache: string | undefined;
+/** The version in package.json: the tag of tortie.local/tortie (and of manifests/tortie.yaml's image). */
+export function tortieVersion(): string {
+  if (tortieVersionCache === undefined) {
+    try {
+      const v = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version;
+      tortieVersionCache = typeof v === 'string' && v ? v : 'unknown';
+    } catch {
+      tortieVersionCache = 'unknown';
+    }
+  }
+  return tortieVersionCache;
 }
 
 let busyboxVersionCache: string | undefined;
@@ -56,6 +73,7 @@ export function imagesBuild(env: NodeJS.ProcessEnv = process.env): ImagesBuild {
     k8sVersion: env.TORTIE_K8S_VERSION || K8S_VERSION_DEFAULT,
     corednsVersion: env.TORTIE_COREDNS_VERSION || COREDNS_VERSION_DEFAULT,
     busyboxVersion: busyboxVersion(),
+    tortieVersion: tortieVersion(),
   };
 }
 
@@ -71,13 +89,15 @@ export function imageRef(name: ImageName, env: NodeJS.ProcessEnv = process.env):
       return `registry.k8s.io/coredns/coredns:${b.corednsVersion}`;
     case 'busybox':
       return `tortie.local/busybox:${b.busyboxVersion}`;
+    case 'tortie':
+      return `tortie.local/tortie:${b.tortieVersion}`;
   }
 }
 
 /** Path of an image's OCI archive in the cache (whether or not it is built). */
 export function imageArchive(name: ImageName, env: NodeJS.ProcessEnv = process.env): string {
   const b = imagesBuild(env);
-  const tag = { pause: PAUSE_TAG, agnhost: AGNHOST_TAG, coredns: b.corednsVersion, busybox: b.busyboxVersion }[name];
+  const tag = { pause: PAUSE_TAG, agnhost: AGNHOST_TAG, coredns: b.corednsVersion, busybox: b.busyboxVersion, tortie: b.tortieVersion }[name];
   return join(b.cache, 'images', `${name}-${tag}.tar`);
 }
 

@@ -8,3 +8,5 @@ export { type AgentCommand, type AgentRequest, type AgentResponse, encodeMessage
 export { socketIsLive } from './agentclient/index.js';
 export { vethPrefixFrom } from './naming/index.js';
 export { makeCniHandler } from './plugin/handler.js';
+export { CniTokenRefresher, requestToken, type IssuedToken } from './install/token.js';
+export { DEFAULT_CNI_SERVICE_ACCOUNT, KUBECONFIG_NAME } from './install/render.js';

@@ -11,6 +11,7 @@ import { fileSecretResolver } from '../../confd/pkg/index.js';
 import { type AgentContext, type CniHandler, startAgent } from '../pkg/agent.js';
 import { parseAgentConfig } from '../pkg/config.js';
 import { NodeStatusWriter, RunRecord } from '../pkg/nodestatus.js';
+import { parseProbeArgs, probeMessage, runProbes } from '../pkg/probe.js';
 import { findPoolDrift, tortieVersion } from '../pkg/startup.js';
 import { PolicyLoop } from '../pkg/policy/loop.js';
 import { RoutingLoop } from '../pkg/routing/loop.js';
@@ -79,12 +80,44 @@ function checkGatewayRoute(): void {
   }
 }
 
+// `tortie-node -v` and the DaemonSet's exec probes (`-felix-live -bird-live`, `-felix-ready -bird-ready`):
+// they ask the running agent and exit; nothing else runs.
+const argv = process.argv.slice(2);
+if (argv.length > 0) {
+  if (argv.length === 1 && ['-v', '--version', '-version', 'version'].includes(argv[0]!)) {
+    process.stdout.write(`${tortieVersion() ?? 'unknown'}\n`);
+    process.exit(0);
+  }
+  try {
+    const args = parseProbeArgs(argv);
+    if (!args) throw new Error('no probe flag given');
+    const failures = await runProbes(args, parseAgentConfig(process.env));
+    if (failures.length > 0) {
+      process.stderr.write(`${probeMessage(args, failures)}\n`);
+      process.exit(1);
+    }
+    process.exit(0);
+  } catch (e) {
+    process.stderr.write(`tortie-node: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(2);
+  }
+}
+
 try {
   // A refused setting (e.g. FELIX_WIREGUARDENABLED=true) stops the agent before it touches the kernel.
   configureKernel({ ipv6: parseAgentConfig(process.env).felix.ipv6Support });
   checkGatewayRoute();
   // Signals are handled here: the policy and routing loops (and BIRD) stop before the agent.
-  const agent = await startAgent(process.env, { cniHandler, handleSignals: false });
+  const agent = await startAgent(process.env, {
+    cniHandler,
+    handleSignals: false,
+    // NetworkUnavailable=False once the first policy pass has programmed this node's dataplane.
+    networkUp: () =>
+      policyLoop.then(async (p) => {
+        await p.runPass();
+        if (!p.programmed) throw new Error('the policy pass has not programmed this node\'s dataplane yet');
+      }),
+  });
   const ctx = agent.context;
   // This run in $TORTIE_STATE_DIR/agent-runs.json (restart counts and reasons for CalicoNodeStatus).
   const runs = new RunRecord(agent.config.stateDir);

@@ -14,6 +14,7 @@ import { type CniServer, type CniServerOptions, startCniServer } from './cniserv
 import { type AgentConfig, type Env, parseAgentConfig } from './config.js';
 import { DatastoreSupervisor } from './datastore-supervisor.js';
 import { HealthAggregator, type HealthServer, startHealthServer } from './health.js';
+import { startKubeNodeDuties } from './kube-node.js';
 import { createLogger, type Logger } from '../../libcalico-go/lib/logutils/index.js';
 import { type MetricsServer, Registry, startMetricsServer } from './metrics.js';
 import { runStartup, type StartupDeps, type StartupResult, tortieVersion } from './startup.js';
@@ -50,6 +51,12 @@ export interface AgentOptions {
   /** Datastore supervision timing. */
   supervisor?: { intervalMs?: number; checkTimeoutMs?: number; backoffInitialMs?: number; backoffMaxMs?: number };
   cniServer?: Omit<CniServerOptions, 'onRequest'>;
+  /**
+   * Kubernetes datastore: resolves once this node's dataplane is programmed, when the Node's
+   * NetworkUnavailable condition may turn False (called after start-up, again after a failure).
+   * Default: start-up done.
+   */
+  networkUp?: () => Promise<unknown>;
   /** Opens the datastore (default: openBackend). */
   openBackend?: (cfg: DatastoreConfig, opts?: OpenBackendOptions) => Promise<Backend>;
 }
@@ -201,6 +208,20 @@ export async function startAgent(env: Env, opts: AgentOptions): Promise<Agent> {
     );
   });
   ready.catch(() => {});
+  // Kubernetes datastore: the Node's NetworkUnavailable=False and the CNI token refresher, once started.
+  let stopKube: (() => Promise<void>) | undefined;
+  if (config.datastore.datastoreType === 'kubernetes') {
+    ready.then(
+      () => {
+        if (stopping) return;
+        stopKube = startKubeNodeDuties({ nodeName: config.nodeName, datastore: config.datastore, env, log: log.child('kube-node.ts'), networkUp: opts.networkUp });
+      },
+      () => undefined,
+    );
+    cleanups.push(async () => {
+      await stopKube?.();
+    });
+  }
 
   let stopping: Promise<void> | undefined;
   const stop = () =>

@@ -120,6 +120,7 @@ export class PassRunner {
   }
 
   private async watchLoop(): Promise<void> {
+    let lastError = '';
     while (!this.stopped) {
       const store = this.o.store();
       if (!store) {
@@ -128,10 +129,11 @@ export class PassRunner {
       }
       const ac = new AbortController();
       this.watchAbort = ac;
-      try {
-        const events = store.watch('/calico/', { signal: ac.signal });
-        // Anything written before the watch began is picked up by this pass.
-        this.kick(0);
+      // One watch per prefix the loop cares about (not one of everything under /calico/): on the
+      // kubernetes datastore each is a watch of only the kinds it covers, so the agent needs (and
+      // its ServiceAccount is granted) nothing it does not read.
+      const watchOne = async (prefix: string) => {
+        const events = store.watch(prefix, { signal: ac.signal });
         for await (const ev of events) {
           if (this.o.prefixes.some((p) => ev.key.startsWith(p))) {
             this.o.onEvent?.(performance.now());
@@ -139,8 +141,23 @@ export class PassRunner {
           }
           if (this.o.store() !== store) break;
         }
+      };
+      try {
+        const watches = this.o.prefixes.map((p) => watchOne(p));
+        // The race below takes the first outcome; the others are awaited (or dropped) without an unhandled rejection.
+        for (const w of watches) w.catch(() => undefined);
+        // Anything written before the watches began is picked up by this pass.
+        this.kick(0);
+        // The first to end (a closed stream, an error, the store replaced) ends them all.
+        await Promise.race(watches);
+        ac.abort();
+        await Promise.allSettled(watches);
+        lastError = '';
       } catch (e) {
-        if (!this.stopped) this.o.log.debug(`Datastore watch ended: ${errText(e)}; watching again`);
+        if (!this.stopped && errText(e) !== lastError) {
+          lastError = errText(e);
+          this.o.log.warn(`Datastore watch ended: ${lastError}; watching again (passes still run every ${this.o.resyncMs} ms)`);
+        }
       } finally {
         ac.abort();
       }

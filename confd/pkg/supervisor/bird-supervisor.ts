@@ -29,7 +29,7 @@ import { birdAnswers, birdCommand, type BirdReply } from './birdc.js';
 export const BIRD_BIN = '/usr/sbin/bird';
 export const IP_BIN = '/usr/sbin/ip';
 
-/** The subset of the agent's Logger (node/pkg/log.ts) the supervisor uses. */
+/** The subset of the agent's Logger (libcalico-go/lib/logutils) the supervisor uses. */
 export interface SupervisorLogger {
   debug(msg: string): void;
   info(msg: string): void;

@@ -137,6 +137,11 @@ export class PolicyLoop {
     this.runner.kick(0);
   }
 
+  /** True once a pass has programmed the table and the last one did not fail. */
+  get programmed(): boolean {
+    return this.lastApply !== null && this.lastError === '';
+  }
+
   /** Runs a pass now (or right after the running one); resolves when it has run. */
   runPass(): Promise<void> {
     return this.runner.runPass();
