@@ -10,7 +10,7 @@ import { type Logger, createLogger, parseLogLevel } from '../../libcalico-go/lib
 import { type EnvSettings, type RunConfig, SettingError, envSettings } from './config.js';
 import { DATASTORE, IPAM_GC, KUBE_API, NodeController } from './controllers/node/controller.js';
 import { IPAMMetrics } from './controllers/node/ipam-metrics.js';
-import { type MetricsServer, Registry, startMetricsServer } from './metrics.js';
+import { type MetricsServer, Registry, startMetricsServer } from '../../libcalico-go/lib/metrics/index.js';
 import { StatusFile } from './status.js';
 
 export interface RunningControllers {

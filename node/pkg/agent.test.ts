@@ -13,7 +13,7 @@ import { freePort, startEtcd } from '../../testing/etcd.js';
 import { parseIpAddrJson } from './autodetect.js';
 import { type Agent, startAgent } from './agent.js';
 import { createLogger } from '../../libcalico-go/lib/logutils/index.js';
-import { Registry } from './metrics.js';
+import { Registry } from '../../libcalico-go/lib/metrics/index.js';
 
 const dirs: string[] = [];
 after(() => {

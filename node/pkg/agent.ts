@@ -16,7 +16,7 @@ import { DatastoreSupervisor } from './datastore-supervisor.js';
 import { HealthAggregator, type HealthServer, startHealthServer } from './health.js';
 import { startKubeNodeDuties } from './kube-node.js';
 import { createLogger, type Logger } from '../../libcalico-go/lib/logutils/index.js';
-import { type MetricsServer, Registry, startMetricsServer } from './metrics.js';
+import { type MetricsServer, Registry, startMetricsServer } from '../../libcalico-go/lib/metrics/index.js';
 import { runStartup, type StartupDeps, type StartupResult, tortieVersion } from './startup.js';
 
 /** What the CNI handler gets besides the request. */

@@ -5,7 +5,7 @@
 // GET / gives both aspects at once (200 only when live and ready).
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { closeHttp, listenHttp } from './metrics.js';
+import { closeHttp, listenHttp } from '../../libcalico-go/lib/metrics/index.js';
 
 export interface ReporterOptions {
   /** This reporter takes part in liveness. Default true. */

@@ -20,7 +20,7 @@ import type { Logger } from '../../libcalico-go/lib/logutils/index.js';
 import { cidrContainsIP, parseCIDR, parseIP } from '../../libcalico-go/lib/net/ip.js';
 import type { Env } from './config.js';
 import type { HealthAggregator } from './health.js';
-import type { Registry } from './metrics.js';
+import type { Registry } from '../../libcalico-go/lib/metrics/index.js';
 import { type DriftFinding, writeStateFile } from './startup.js';
 
 const run = promisify(execFile);

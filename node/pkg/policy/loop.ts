@@ -16,7 +16,7 @@ import { readPolicyInputs } from '../../../libcalico-go/lib/policy/from-store.js
 import { type EndpointToHostAction, localEndpointsOf, parseInterfacePrefixes, type PolicyApplyResult, PolicyTable } from '../../../felix/index.js';
 import type { HealthReporter } from '../health.js';
 import type { Logger } from '../../../libcalico-go/lib/logutils/index.js';
-import type { Registry } from '../metrics.js';
+import type { Registry } from '../../../libcalico-go/lib/metrics/index.js';
 import { PassRunner, type PassStats } from '../pass-runner.js';
 
 export const POLICY_KINDS = [

@@ -1,7 +1,7 @@
 // The IPAM metrics of calico-kube-controllers' node controller, set from each sync's numbers:
 // per pool and node (labels `ippool`, `node`; `no_ippool` for addresses in no pool) and the legacy
 // per-node series (label `node`).
-import type { Counter, Gauge, Registry } from '../../metrics.js';
+import type { Counter, Gauge, Registry } from '../../../../libcalico-go/lib/metrics/index.js';
 import type { GCStats } from './ipam-gc.js';
 
 export class IPAMMetrics {

@@ -1,7 +1,7 @@
-// The agent's Prometheus metrics: prom-client's counters, gauges and histograms in a registry that
-// returns the metric already registered under a name (so two loops may ask for the same one), the
-// standard process_* metrics, and an HTTP server for /metrics. Metric names and labels are Felix's
-// where Felix has one (felix_*) and Tortie's own otherwise (tortie_*).
+// Prometheus metrics for Tortie's processes (the agent, tortie-kube-controllers): prom-client's
+// counters, gauges and histograms in a registry that returns the metric already registered under a
+// name (so two loops may ask for the same one), the standard process_* metrics, and an HTTP server for
+// /metrics. Names and labels are Calico's where Calico has one (felix_*, ipam_*), Tortie's otherwise.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as prom from 'prom-client';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
-import { METRICS_CONTENT_TYPE, Registry, startMetricsServer } from './metrics.js';
+import { METRICS_CONTENT_TYPE, Registry, startMetricsServer } from './index.js';
 
 function fetchText(url: string): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
