@@ -205,42 +205,10 @@ locked() {
   return "$rc"
 }
 
-export GOPATH="$CACHE/go"
-export GOMODCACHE="$CACHE/go/mod"
-export GOCACHE="$CACHE/go/build"
-export GOFLAGS="-modcacherw -buildvcs=false"
-export GOTOOLCHAIN=local
-export GOWORK=off
-export GO111MODULE=on
-export CGO_ENABLED=0
-mkdir -p "$GOMODCACHE" "$GOCACHE"
-log "$(go version); cache $CACHE"
-
-TIMES_LOG="$CACHE/build-times.log"
-now() { date +%s.%N; }
-TIMES_TMP="$CACHE/.times.images.$$"
+. "$ROOT/scripts/lib/go-build.sh"
+go_env
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tortie-images.XXXXXX")"
 trap 'rm -f "$TIMES_TMP"; rm -rf "$WORK"' EXIT
-# CPU seconds (user + system) of this shell's finished children, into REPLY (see build-kubernetes.sh).
-children_cpu() {
-  times >"$TIMES_TMP"
-  REPLY="$(awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); n += a[1] * 60 + a[2] } printf "%.1f", n }' "$TIMES_TMP")"
-}
-timed() {
-  local name="$1"; shift
-  local t0 t1 c0 c1 rc=0 secs cpu
-  t0="$(now)"; children_cpu; c0="$REPLY"
-  "$@" || rc=$?
-  t1="$(now)"; children_cpu; c1="$REPLY"
-  secs="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"
-  cpu="$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", b - a }')"
-  if [ "$rc" = 0 ]; then
-    log "$name: ${secs}s (CPU ${cpu}s, load $(cut -d' ' -f1 /proc/loadavg))"
-    printf '%s\t%s\t%s\t%ss\tcpu %ss\tload %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)cpu" "$name" "$secs" "$cpu" \
-      "$(cut -d' ' -f1 /proc/loadavg)" >>"$TIMES_LOG"
-  fi
-  return "$rc"
-}
 # Go at the lowest priority: the machine is shared.
 gonice() { nice -n 19 go "$@"; }
 finish() { # finish TARGET TMPFILE: rename into place, then stamp
