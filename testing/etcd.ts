@@ -1,6 +1,6 @@
 // Starts a throwaway single-member etcd (/usr/bin/etcd) on free loopback ports for tests. Every
 // instance is stopped by its PID: by stop(), and as a last resort when the test process exits.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTestPKI, type TestPKI } from './certs.js';
+import { track, untrack } from './reaper.js';
 
 export const ETCD_BIN = '/usr/bin/etcd';
 
@@ -28,39 +29,6 @@ export interface TestEtcd {
   /** Set when started with tls: certificates a good client uses, plus the server's. */
   pki?: TestPKI;
   stop(): Promise<void>;
-}
-
-/** Live etcd processes and their temp dirs, for the last-resort cleanup. */
-const running = new Map<ChildProcess, string>();
-let hooksInstalled = false;
-
-/** Kill leftovers if the test process ends without calling stop() (failed test, crash, signal). */
-function installExitHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  const killAll = () => {
-    for (const [c, dir] of running) {
-      try {
-        if (c.pid) process.kill(c.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      try {
-        rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-      } catch {
-        // best effort: the process may still be dying
-      }
-    }
-    running.clear();
-  };
-  process.on('exit', killAll);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    // once: after cleaning up, re-raise with the default action so the process still dies.
-    process.once(sig, () => {
-      killAll();
-      process.kill(process.pid, sig);
-    });
-  }
 }
 
 /** A port that was free a moment ago on 127.0.0.1 (bind to 0, read it, release it). */
@@ -133,16 +101,15 @@ async function startOnce(opts: StartEtcdOptions, dir: string, pki: TestPKI | und
   const env = { ...process.env };
   const arch = etcdArch();
   if (arch) env.ETCD_UNSUPPORTED_ARCH = arch;
-  installExitHooks();
   const child = spawn(ETCD_BIN, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  running.set(child, dir);
+  track(child, dir);
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
   let exited: number | string | null | undefined;
   const exitP = new Promise<void>((r) =>
     child.on('exit', (code, sig) => {
       exited = code ?? sig;
-      running.delete(child);
+      untrack(child);
       r();
     }),
   );

@@ -10,6 +10,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './etcd.js';
+import { track, untrack } from './reaper.js';
 
 /** The versions scripts/build-kubernetes.sh builds by default (keep in step with its defaults). */
 export const K8S_VERSION_DEFAULT = 'v1.34.4';
@@ -117,37 +118,6 @@ export interface TestKubeApiserver {
   stop(): Promise<void>;
 }
 
-/** Live processes and the temp dirs they use, for the last-resort cleanup. */
-const running = new Map<ChildProcess, string>();
-let hooksInstalled = false;
-
-function installExitHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  const killAll = () => {
-    for (const [c, dir] of running) {
-      try {
-        if (c.pid) process.kill(c.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      try {
-        rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-      } catch {
-        // best effort: the process may still be dying
-      }
-    }
-    running.clear();
-  };
-  process.on('exit', killAll);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      killAll();
-      process.kill(process.pid, sig);
-    });
-  }
-}
-
 function openssl(args: string[], cwd: string): void {
   try {
     execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -234,9 +204,8 @@ interface Proc {
 
 /** Starts `bin` with its stderr and stdout kept in `logFile` (and the last 8 KiB in memory). */
 function startProc(bin: string, args: string[], dir: string, logFile: string): Proc {
-  installExitHooks();
   const child = spawn(bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
-  running.set(child, dir);
+  track(child, dir);
   let tail = '';
   const onData = (d: Buffer) => {
     tail = (tail + d.toString()).slice(-8192);
@@ -252,14 +221,14 @@ function startProc(bin: string, args: string[], dir: string, logFile: string): P
   const exitP = new Promise<void>((r) =>
     child.on('exit', (code, sig) => {
       exited = code ?? sig;
-      running.delete(child);
+      untrack(child);
       r();
     }),
   );
   child.on('error', (e) => {
     tail += `\nspawn error: ${e.message}`;
     exited ??= 'spawn-error';
-    running.delete(child);
+    untrack(child);
   });
   // Neither the child nor its pipes keep the test process alive; the exit hook kills it.
   child.unref();
