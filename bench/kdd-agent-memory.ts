@@ -8,14 +8,13 @@
 // then after 1,000 Pods are created with kubectl — half on the agent's node, half on another —
 // and the agent has settled. The API server's own `apiserver_watch_events_total` by kind counts
 // what the watches carried.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKubeApiserver, type TestKubeApiserver } from '../testing/kube-apiserver.js';
 import { TestNode, inNs } from '../testing/node-fixture.js';
+import { NsPortForwarder } from '../testing/ns-forwarder.js';
 import { updateBenchmarkSection } from './report.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -55,8 +54,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tortie-bench-agentmem-'));
   let api: TestKubeApiserver | undefined;
   let node: TestNode | undefined;
-  let bridge: Server | undefined;
-  let fwd: ChildProcess | undefined;
+  let fwd: NsPortForwarder | undefined;
   const rows: string[] = [];
   let events = '';
   try {
@@ -79,19 +77,8 @@ async function main(): Promise<void> {
       env: { FELIX_HEALTHENABLED: 'true', CLUSTER_TYPE: 'k8s,bgp' },
     });
     node.setUp();
-    const sock = join(dir, 'api.sock');
-    const port = api.port;
-    bridge = createServer((c) => {
-      const up = createConnection({ host: '127.0.0.1', port });
-      c.pipe(up).pipe(c);
-      c.on('error', () => up.destroy());
-      up.on('error', () => c.destroy());
-    });
-    await new Promise<void>((r) => bridge!.listen(sock, r));
-    fwd = spawn('/usr/sbin/ip', ['netns', 'exec', node.hostNs, process.execPath, '-e',
-      `const net=require('net');net.createServer(c=>{const u=net.connect(${JSON.stringify(sock)});c.pipe(u).pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy())}).listen(${port},'127.0.0.1',()=>console.log('up'))`],
-      { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((r) => fwd!.stdout!.once('data', () => r()));
+    fwd = new NsPortForwarder(node.hostNs, api.port, dir);
+    await fwd.start();
     const readiness = (): number => {
       try {
         return Number(inNs(node!.hostNs, [process.execPath, '-e',
@@ -147,8 +134,7 @@ async function main(): Promise<void> {
     console.log(`watch events sent by the API server while the pods were created: ${events}`);
   } finally {
     await node?.stop();
-    if (fwd && fwd.exitCode === null) fwd.kill('SIGKILL');
-    await new Promise((r) => (bridge ? bridge.close(r) : r(undefined)));
+    await fwd?.close();
     await api?.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Conflist, runConflistAdd, runConflistDel } from '../../testing/cni-harness.js';
 import { missingKubernetesBinaries, startKubeApiserver, type TestKubeApiserver } from '../../testing/kube-apiserver.js';
 import { BIN, TestNode, inNs } from '../../testing/node-fixture.js';
+import { NsPortForwarder } from '../../testing/ns-forwarder.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 
@@ -75,8 +75,7 @@ describe('tortie-node on the kubernetes datastore', { skip, timeout: 600_000 }, 
   let api: TestKubeApiserver;
   let node: TestNode;
   let dir: string;
-  let bridge: Server;
-  let forwarder: ChildProcess | undefined;
+  let forwarder: NsPortForwarder | undefined;
   const servers: ChildProcess[] = [];
   const addr: Record<string, string> = {};
   const podNs: Record<string, string> = {};
@@ -156,40 +155,15 @@ describe('tortie-node on the kubernetes datastore', { skip, timeout: 600_000 }, 
       env: { FELIX_HEALTHENABLED: 'true', FELIX_IPTABLESREFRESHINTERVAL: '1', CLUSTER_TYPE: 'k8s,bgp' },
     });
     node.setUp();
-    // The API server's 127.0.0.1:<port> inside the node namespace: a forwarder there (a process we
-    // start and end by PID) to a Unix socket, which this process bridges to the real port.
-    const sock = join(dir, 'api.sock');
-    bridge = createServer((c) => {
-      const up = createConnection({ host: '127.0.0.1', port: api.port });
-      c.pipe(up).pipe(c);
-      c.on('error', () => up.destroy());
-      up.on('error', () => c.destroy());
-    });
-    await new Promise<void>((r) => bridge.listen(sock, r));
-    await startForwarder();
+    // The API server's 127.0.0.1:<port> inside the node namespace (testing/ns-forwarder.ts).
+    forwarder = new NsPortForwarder(node.hostNs, api.port, dir);
+    await forwarder.start();
   });
 
-  /** The forwarder inside the node namespace (ours: started here, ended by its PID). */
-  async function startForwarder(): Promise<void> {
-    const sock = join(dir, 'api.sock');
-    const f = spawn('/usr/sbin/ip', ['netns', 'exec', node.hostNs, process.execPath, '-e',
-      `const net=require('net');net.createServer(c=>{const u=net.connect(${JSON.stringify(sock)});c.pipe(u).pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy())}).listen(${api.port},'127.0.0.1',()=>console.log('up'))`],
-      { stdio: ['ignore', 'pipe', 'inherit'] });
-    forwarder = f;
-    await new Promise<void>((r) => f.stdout!.once('data', () => r()));
-  }
-  async function stopForwarder(): Promise<void> {
-    const f = forwarder;
-    if (!f || f.exitCode !== null || f.signalCode !== null) return;
-    const gone = new Promise((r) => f.once('exit', r));
-    f.kill('SIGKILL');
-    await gone;
-  }
   after(async () => {
     for (const s of servers) s.kill();
     await node?.stop();
-    await stopForwarder();
-    await new Promise((r) => (bridge ? bridge.close(r) : r(undefined)));
+    await forwarder?.close();
     await api?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -308,7 +282,7 @@ describe('tortie-node on the kubernetes datastore', { skip, timeout: 600_000 }, 
   });
 
   it('the API server unreachable from the node: the agent stays up, not ready, CNI ADD answers 11 at once; reachable again → ready by itself', async () => {
-    await stopForwarder();
+    await forwarder!.stopInNs();
     assert.equal(await eventually(readiness, (x) => x === 503, 60_000), 503, 'readiness down while the API is unreachable\n' + node.agentLog.slice(-2000));
     podNs.late = node.makePodNs('late');
     await kubectl(['create', '-f', '-'], { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'late', namespace: 'shop' }, spec: { nodeName: 'worker01', containers: [{ name: 'late', image: 'registry.k8s.io/e2e-test-images/agnhost:2.53' }] } });
@@ -317,7 +291,7 @@ describe('tortie-node on the kubernetes datastore', { skip, timeout: 600_000 }, 
     assert.equal((r.error as { code?: number }).code, 11, JSON.stringify(r.error));
     assert.match(await eventually(() => node.agentLog, (l) => /Lost the datastore/.test(l), 30_000), /Lost the datastore: .*unreachable/);
 
-    await startForwarder();
+    await forwarder!.startInNs();
     assert.equal(await eventually(readiness, (x) => x === 200, 90_000), 200, 'ready again by itself\n' + node.agentLog.slice(-2000));
     assert.match(await eventually(() => node.agentLog, (l) => /Datastore is reachable again/.test(l), 30_000), /Datastore is reachable again/);
     const ok = await runConflistAdd(conflist(), runtime('late'));

@@ -12,9 +12,8 @@
 //   False, replaces a bad CNI token, and serves CNI ADD/DEL for a kubectl-made Pod through the
 //   tortie plugin with the CNI kubeconfig — any forbidden call would show in its log (checked).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +21,7 @@ import { loadAll } from 'js-yaml';
 import { type Conflist, runConflistAdd, runConflistDel } from '../../testing/cni-harness.js';
 import { missingKubernetesBinaries, startKubeApiserver, type TestKubeApiserver } from '../../testing/kube-apiserver.js';
 import { BIN, TestNode, inNs } from '../../testing/node-fixture.js';
+import { NsPortForwarder } from '../../testing/ns-forwarder.js';
 import { CniTokenRefresher, requestToken } from '../../cni-plugin/pkg/index.js';
 import { kubeconfigToken, renderKubeconfig, tokenExpiry } from '../../cni-plugin/pkg/install/render.js';
 import { loadKubeClient } from '../../libcalico-go/lib/backend/kubernetes/client.js';
@@ -223,21 +223,11 @@ describe('manifests/tortie.yaml on a real kube-apiserver, with only its own cred
 
   describe('tortie-node with only the tortie-node token', () => {
     let node: TestNode;
-    let bridge: Server;
-    let forwarder: ChildProcess | undefined;
+    let forwarder: NsPortForwarder | undefined;
     let podNs = '';
     let cniKubeconfig = '';
 
     before(async () => {
-      // The API server's 127.0.0.1:<port> inside the node namespace (as agent-kdd.test.ts).
-      const sock = join(dir, 'api.sock');
-      bridge = createServer((c) => {
-        const up = createConnection({ host: '127.0.0.1', port: api.port });
-        c.pipe(up).pipe(c);
-        c.on('error', () => up.destroy());
-        up.on('error', () => c.destroy());
-      });
-      await new Promise<void>((r) => bridge.listen(sock, r));
       // The CNI kubeconfig as install-cni wrote it, but with a token the API refuses: the agent must replace it.
       cniKubeconfig = join(hostNet(), 'tortie-kubeconfig');
       writeFileSync(cniKubeconfig, renderKubeconfig({ server: api.url, caData: readFileSync(api.pki.caFile).toString('base64'), token: 'not-a-valid-token' }), { mode: 0o600 });
@@ -247,11 +237,9 @@ describe('manifests/tortie.yaml on a real kube-apiserver, with only its own cred
         env: { ...manifestEnv('tortie-node', 'worker01'), FELIX_HEALTHHOST: '127.0.0.1', TORTIE_CNI_KUBECONFIG: cniKubeconfig },
       });
       node.setUp();
-      const f = spawn('/usr/sbin/ip', ['netns', 'exec', node.hostNs, process.execPath, '-e',
-        `const net=require('net');net.createServer(c=>{const u=net.connect(${JSON.stringify(sock)});c.pipe(u).pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy())}).listen(${api.port},'127.0.0.1',()=>console.log('up'))`],
-        { stdio: ['ignore', 'pipe', 'inherit'] });
-      forwarder = f;
-      await new Promise<void>((r) => f.stdout!.once('data', () => r()));
+      // The API server's 127.0.0.1:<port> inside the node namespace (testing/ns-forwarder.ts).
+      forwarder = new NsPortForwarder(node.hostNs, api.port, dir);
+      await forwarder.start();
       // The kubelet's part: the Node with its InternalIP (IP_AUTODETECTION_METHOD=kubernetes-internal-ip), a Pod.
       await kubectl(['create', '-f', '-'], { apiVersion: 'v1', kind: 'Node', metadata: { name: 'worker01', labels: { 'kubernetes.io/hostname': 'worker01' } } });
       await kubectl(['patch', 'node', 'worker01', '--subresource=status', '--type=merge', '-p',
@@ -268,12 +256,7 @@ describe('manifests/tortie.yaml on a real kube-apiserver, with only its own cred
     });
     after(async () => {
       await node?.stop();
-      if (forwarder && forwarder.exitCode === null) {
-        const gone = new Promise((r) => forwarder!.once('exit', r));
-        forwarder.kill('SIGKILL');
-        await gone;
-      }
-      await new Promise((r) => (bridge ? bridge.close(r) : r(undefined)));
+      await forwarder?.close();
     });
 
     it('registers, sets NetworkUnavailable=False (TortieIsUp), replaces the refused CNI token, answers its probes, and serves CNI ADD and DEL — no forbidden call', async () => {
