@@ -53,3 +53,11 @@ export async function withLab<T>(opts: UpOptions, fn: (s: LabState) => Promise<T
     if (left.length > 0) console.error(`warning: namespaces left behind: ${left.join(', ')}`);
   }
 }
+
+/** Medians of the agent's own per-write timings ("read X ms, compile Y ms, diff Z ms, nft W ms" log lines). */
+export function agentPhases(log: string): string {
+  const rows = [...log.matchAll(/read (\d+) ms, compile ([\d.]+) ms, diff ([\d.]+) ms, nft ([\d.]+) ms/g)].map((m) => m.slice(1, 5).map(Number));
+  if (rows.length === 0) return 'the agent logged no policy writes';
+  const col = (i: number) => median(rows.map((r) => r[i]!)).toFixed(0);
+  return `the agent's own log of these ${rows.length} writes (medians): read the model ${col(0)} ms, compile ${col(1)} ms, diff ${col(2)} ms, \`nft -f\` ${col(3)} ms`;
+}

@@ -6,80 +6,23 @@
 // policies), each change made N times in each direction (deny, then allow again).
 //
 //   npm run build && node dist/bench/policy-latency.js [--write] [--reps N]      (as root)
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Resource } from '../libcalico-go/lib/apis/v3/resource.js';
 import type { Backend } from '../libcalico-go/lib/backend/api.js';
 import { openEmbedded } from '../libcalico-go/lib/backend/embedded/embedded.js';
 import { ResourceClient } from '../libcalico-go/lib/clientv3/resources.js';
 import { type Conflist, runConflistAdd } from '../testing/cni-harness.js';
 import { BIN, TestNode } from '../testing/node-fixture.js';
-import { median, pct, sleep } from './lab-util.js';
+import { agentPhases, median, pct, sleep } from './lab-util.js';
+import { PROBE_TIMEOUT_MS, Prober } from './prober.js';
 import { updateBenchmarkSection } from './report.js';
 
 const EXTRA = 1000;
 const argReps = process.argv.indexOf('--reps');
 const REPS = argReps > 0 ? Number(process.argv[argReps + 1]) : 10;
-const PROBE_TIMEOUT_MS = 5;
-
-/** Runs in the client pod: a new connection every ~1 ms, a line "<epoch ms> ok|no" when the outcome flips. */
-const PROBER = `
-const net = require('net');
-const [host, port, timeout] = process.argv.slice(1);
-let last = null;
-function once() {
-  const s = net.connect(Number(port), host);
-  let done = false;
-  const finish = (ok) => {
-    if (done) return;
-    done = true;
-    s.destroy();
-    if (ok !== last) { last = ok; process.stdout.write(Date.now() + (ok ? ' ok' : ' no') + '\\n'); }
-    setTimeout(once, 1);
-  };
-  s.once('connect', () => finish(true));
-  s.once('error', () => finish(false));
-  s.setTimeout(Number(timeout), () => finish(false));
-}
-once();
-`;
-
-class Prober {
-  private readonly child: ChildProcess;
-  private state: { at: number; ok: boolean } | null = null;
-  private waiters: Array<() => void> = [];
-
-  constructor(ns: string, host: string, port: number) {
-    this.child = spawn('/usr/sbin/ip', ['netns', 'exec', ns, process.execPath, '-e', PROBER, host, String(port), String(PROBE_TIMEOUT_MS)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    createInterface({ input: this.child.stdout! }).on('line', (l) => {
-      const [at, what] = l.split(' ');
-      this.state = { at: Number(at), ok: what === 'ok' };
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-
-  /** Waits until the outcome is `ok` (at most 20 s); returns the epoch ms it flipped. */
-  async until(ok: boolean): Promise<number> {
-    const end = Date.now() + 20_000;
-    while (this.state?.ok !== ok) {
-      if (Date.now() > end) throw new Error(`prober: outcome did not become ${ok ? 'reachable' : 'denied'} within 20 s`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 200);
-      });
-    }
-    return this.state.at;
-  }
-
-  stop(): void {
-    this.child.kill();
-  }
-}
 
 function denyPolicy(): Resource {
   return {
@@ -123,14 +66,6 @@ async function load(rc: ResourceClient, node: string): Promise<void> {
       },
     });
   }
-}
-
-/** Medians of the agent's own per-write timings ("read X ms, compile Y ms, diff Z ms, nft W ms" log lines). */
-function agentPhases(log: string): string {
-  const rows = [...log.matchAll(/read (\d+) ms, compile ([\d.]+) ms, diff ([\d.]+) ms, nft ([\d.]+) ms/g)].map((m) => m.slice(1, 5).map(Number));
-  if (rows.length === 0) return 'the agent logged no policy writes';
-  const col = (i: number) => median(rows.map((r) => r[i]!)).toFixed(0);
-  return `the agent's own log of these ${rows.length} writes (medians): read the model ${col(0)} ms, compile ${col(1)} ms, diff ${col(2)} ms, \`nft -f\` ${col(3)} ms`;
 }
 
 interface Flips {
