@@ -118,9 +118,10 @@ async function main(argv: string[]): Promise<void> {
     if (!verb && !rest.some((a) => a === '-h' || a === '--help')) process.exitCode = 1;
     return;
   }
-  if (resourceVerbs[verb]) {
+  const resourceVerb = resourceVerbs[verb];
+  if (resourceVerb) {
     const p = parseArgs(rest, RESOURCE);
-    return withStore(p, (s) => resourceVerbs[verb](s, p, io));
+    return withStore(p, (s) => resourceVerb(s, p, io));
   }
   if (verb === 'ipam') {
     const p = parseArgs(rest, IPAM_FLAGS);

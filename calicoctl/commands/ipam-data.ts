@@ -73,7 +73,7 @@ export interface CheckReport {
 }
 
 function firstAddress(net: string): string {
-  return net.split('/')[0];
+  return net.split('/')[0]!;
 }
 
 export async function runCheck(store: Backend, version: string): Promise<CheckReport> {
@@ -128,7 +128,7 @@ export async function runCheck(store: Backend, version: string): Promise<CheckRe
     workloadIPs,
     inUse,
     topNodes: counts.slice(0, 20),
-    median: sortedCounts.length ? sortedCounts[Math.floor(sortedCounts.length / 2)] : 0,
+    median: sortedCounts.length ? (sortedCounts[Math.floor(sortedCounts.length / 2)] ?? 0) : 0,
     leaked,
     multipleOwners: [...inUse.entries()].filter(([, o]) => o.length > 1).map(([ip]) => ip),
     notInPool,

@@ -158,7 +158,7 @@ async function releaseFromReports(store: Backend, files: string[], force: boolea
   const leakedIn = (doc: ReportFile) =>
     new Map(Object.values(doc.allocations).flat().filter((a) => a.leaked).map((a) => [`${a.ip}|${a.handle}|${a.sequenceNumber}`, a]));
   const [first, ...rest] = reports.map(({ doc }) => leakedIn(doc));
-  const toRelease = [...first.entries()].filter(([k]) => rest.every((m) => m.has(k))).map(([, a]) => a);
+  const toRelease = [...(first ?? new Map()).entries()].filter(([k]) => rest.every((m) => m.has(k))).map(([, a]) => a);
   const ipam = new IPAM(store, { selects: noSelector });
   if (toRelease.length === 0) {
     io.out("Report didn't contain any leaked IPs to clean up.\n");
@@ -179,7 +179,7 @@ async function releaseFromReports(store: Backend, files: string[], force: boolea
     if (gone) io.out(`${gone} addresses marked as leaked in the report had already been cleaned up.\n`);
   }
   const handleSets = reports.map(({ doc }) => new Map((doc.leakedHandles ?? []).map((h) => [h.handle, h.revision])));
-  const handles = [...handleSets[0].entries()].filter(([h, rev]) => handleSets.every((m) => m.get(h) === rev));
+  const handles = [...(handleSets[0] ?? new Map()).entries()].filter(([h, rev]) => handleSets.every((m) => m.get(h) === rev));
   if (handles.length === 0) {
     io.out("Report didn't contain any handles to clean up.\n");
   } else {

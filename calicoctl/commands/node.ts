@@ -304,7 +304,7 @@ export function parseBatchErrors(stderr: string): Map<number, string> {
 
 function run(argv: readonly string[], stdin: string, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string; error?: Error }> {
   return new Promise((resolveRun) => {
-    const c = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const c = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     c.stdout.on('data', (d) => (stdout += d));

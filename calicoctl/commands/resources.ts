@@ -62,7 +62,7 @@ async function loadAndValidate(client: ResourceClient, p: ParsedArgs, io: Io): P
 function summary(verb: string, rs: Resource[]): string {
   const kinds = new Set(rs.map((r) => r.kind));
   return kinds.size === 1
-    ? `Successfully ${verb} ${rs.length} '${rs[0].kind}' resource(s)`
+    ? `Successfully ${verb} ${rs.length} '${rs[0]!.kind}' resource(s)`
     : `Successfully ${verb} ${rs.length} resource(s)`;
 }
 
@@ -146,7 +146,7 @@ export async function cmdDelete(store: Backend, p: ParsedArgs, io: Io): Promise<
   }
   const kinds = new Set(targets.map((t) => t.kind));
   io.out(
-    (kinds.size === 1 ? `Successfully deleted ${n} '${targets[0].kind}' resource(s)` : `Successfully deleted ${n} resource(s)`) + '\n',
+    (kinds.size === 1 ? `Successfully deleted ${n} '${targets[0]!.kind}' resource(s)` : `Successfully deleted ${n} resource(s)`) + '\n',
   );
 }
 

@@ -22,7 +22,7 @@ export function versionAtLeast(version: string | undefined, min: string): boolea
   const a = parts(version ?? DEFAULT_CALICO_VERSION);
   const b = parts(min);
   for (let i = 0; i < 3; i++) {
-    if (a[i] !== b[i]) return a[i] > b[i];
+    if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
   }
   return true;
 }

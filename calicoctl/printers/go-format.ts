@@ -162,7 +162,7 @@ export function formatGoFloatV(x: number): string {
   } else {
     // toExponential() without an argument gives the shortest digits that round-trip.
     const [mant, e] = abs.toExponential().split('e');
-    dec = trimZeros({ d: mant.replace('.', ''), dp: Number(e) + 1 });
+    dec = trimZeros({ d: mant!.replace('.', ''), dp: Number(e) + 1 });
   }
   return sign(x) + fmtG(dec, dec.d.length, true);
 }

@@ -148,8 +148,8 @@ export function renderIpamCheck(r: IpamCheckReport, opts: IpamCheckOptions = {})
   const nodes = [...r.topNodes].sort((a, b) => b.count - a.count); // stable
   for (const n of nodes.slice(0, 20)) p(`  ${n.node} has ${n.count} allocations`);
   if (nodes.length > 0) {
-    const median = r.median ?? nodes[Math.floor(nodes.length / 2)].count;
-    p(`Node with most allocations has ${nodes[0].count}; median is ${median}`);
+    const median = r.median ?? nodes[Math.floor(nodes.length / 2)]!.count;
+    p(`Node with most allocations has ${nodes[0]!.count}; median is ${median}`);
   }
   p();
 

@@ -97,7 +97,7 @@ export function classifyBorrowed(a: {
   let owner = '';
   if (a.affinity !== null && a.affinity !== undefined) {
     const parts = a.affinity.split(':');
-    owner = parts.length === 2 ? parts[1] : parts[0];
+    owner = (parts.length === 2 ? parts[1] : parts[0]) ?? '';
   }
   const attrs = a.attrs ?? {};
   if (!Object.hasOwn(attrs, 'node')) return 'unclassified';
@@ -113,9 +113,9 @@ export function classifyBorrowed(a: {
     type = 'pod';
     allocatedTo = `${ns}/${attrs.pod}`;
   } else if (Object.hasOwn(attrs, 'type')) {
-    type = attrs.type;
+    type = attrs.type ?? '';
   }
-  return { ip: a.ip, borrowingNode: node, block: a.block, blockOwner: owner, type, allocatedTo };
+  return { ip: a.ip, borrowingNode: node ?? '', block: a.block, blockOwner: owner, type, allocatedTo };
 }
 
 /** `ipam show --show-borrowed`, plus the note about allocations without a node attribute. */

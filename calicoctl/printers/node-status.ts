@@ -49,15 +49,15 @@ export function bgpPeersFromRows(
     const f = fields([row.name, row.proto, row.table, row.state, row.since, row.info].join(' '));
     if (f.length < 6) continue;
     if (f[1] !== 'BGP') continue;
-    const m = PEER_NAME.exec(f[0]);
+    const m = PEER_NAME.exec(f[0]!);
     if (!m) continue;
-    if (opts.strictFamily && V4_SUFFIX.test(m[2]) !== (family === 4)) continue;
-    let since = f[4];
+    if (opts.strictFamily && V4_SUFFIX.test(m[2]!) !== (family === 4)) continue;
+    let since = f[4]!;
     if (opts.trimSinceFraction ?? true) since = since.replace(/^(\d{2}:\d{2}:\d{2})\.\d+$/, '$1');
     peers.push({
-      peerAddress: m[2].split('_').join(family === 4 ? '.' : ':'),
-      peerType: PEER_TYPES[m[1]],
-      state: f[3],
+      peerAddress: m[2]!.split('_').join(family === 4 ? '.' : ':'),
+      peerType: PEER_TYPES[m[1]!] ?? m[1]!,
+      state: f[3]!,
       since,
       info: f.slice(5).join(' '),
     });

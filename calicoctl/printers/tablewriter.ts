@@ -84,8 +84,8 @@ export function wrapWords(words: readonly string[], spc: number, lim: number, pe
   const widths = words.map(stringWidth);
   // span(i, j) = width of words i..j inclusive on one line
   const span = (i: number, j: number): number => {
-    let w = widths[i];
-    for (let k = i + 1; k <= j; k++) w += spc + widths[k];
+    let w = widths[i]!;
+    for (let k = i + 1; k <= j; k++) w += spc + widths[k]!;
     return w;
   };
   const breakAt: number[] = new Array(n).fill(n);
@@ -99,9 +99,9 @@ export function wrapWords(words: readonly string[], spc: number, lim: number, pe
     for (let j = i + 1; j < n; j++) {
       const len = span(i, j - 1);
       const d = lim - len;
-      let c = d * d + cost[j];
+      let c = d * d + cost[j]!;
       if (len > lim) c += pen;
-      if (c < cost[i]) {
+      if (c < cost[i]!) {
         cost[i] = c;
         breakAt[i] = j;
       }
@@ -109,7 +109,7 @@ export function wrapWords(words: readonly string[], spc: number, lim: number, pe
   }
   const lines: string[][] = [];
   for (let i = 0; i < n; ) {
-    const next = breakAt[i] > i ? breakAt[i] : n;
+    const next = breakAt[i]! > i ? breakAt[i]! : n;
     lines.push(words.slice(i, next));
     i = next;
   }
@@ -239,7 +239,7 @@ class BoxTable {
     let out = '';
     for (let x = 0; x < height; x++) {
       cols.forEach((lines, y) => {
-        const s = lines[x];
+        const s = lines[x] ?? '';
         const w = this.colWidth.get(y) ?? 0;
         out += '| ' + (DECIMAL.test(s.trim()) ? padLeft(s, w) : padRight(s, w)) + ' ';
       });

@@ -39,10 +39,10 @@ function parse(text: string): string[][][] {
   let cell = '';
   for (const ch of text) {
     if (ch === '\t' || ch === '\v') {
-      lines[lines.length - 1].push(cell);
+      lines[lines.length - 1]!.push(cell);
       cell = '';
     } else if (ch === '\n' || ch === '\f') {
-      lines[lines.length - 1].push(cell);
+      lines[lines.length - 1]!.push(cell);
       cell = '';
       lines.push([]);
       if (ch === '\f') {
@@ -53,7 +53,7 @@ function parse(text: string): string[][][] {
       cell += ch;
     }
   }
-  if (cell.length > 0) lines[lines.length - 1].push(cell);
+  if (cell.length > 0) lines[lines.length - 1]!.push(cell);
   segments.push(lines);
   return segments;
 }
@@ -75,15 +75,15 @@ class Formatter {
   private format(line0: number, line1: number): void {
     const column = this.widths.length;
     for (let t = line0; t < line1; t++) {
-      if (column >= this.lines[t].length - 1) continue;
+      if (column >= this.lines[t]!.length - 1) continue;
       // This line starts a block in `column`: first print the lines before it.
       this.writeLines(line0, t);
       line0 = t;
       let width = this.opts.minwidth;
       for (; t < line1; t++) {
-        const line = this.lines[t];
+        const line = this.lines[t]!;
         if (column >= line.length - 1) break;
-        const w = runeCount(line[column]) + this.opts.padding;
+        const w = runeCount(line[column]!) + this.opts.padding;
         if (w > width) width = w;
       }
       this.widths.push(width);
@@ -96,11 +96,11 @@ class Formatter {
 
   private writeLines(line0: number, line1: number): void {
     for (let i = line0; i < line1; i++) {
-      const line = this.lines[i];
+      const line = this.lines[i]!;
       line.forEach((text, j) => {
         this.out += text;
         if (j < this.widths.length) {
-          this.out += this.opts.padchar.repeat(this.widths[j] - runeCount(text));
+          this.out += this.opts.padchar.repeat(this.widths[j]! - runeCount(text));
         }
       });
       // The last buffered line is the unterminated tail (empty after a '\n' or '\f'):

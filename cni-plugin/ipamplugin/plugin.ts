@@ -148,7 +148,7 @@ async function check(inv: Invocation, env: Record<string, string | undefined>): 
   await withSession(inv, env, async ({ conf, ipam }) => {
     const handleId = handleIdFor(conf, inv.containerId);
     for (const ip of prev.ips ?? []) {
-      const addr = ip.address.split('/')[0];
+      const addr = ip.address.split('/')[0]!;
       const who = await ipam.assignment(addr);
       if (!who) throw new CniError(ErrNoAddresses, `IP ${addr} of container ${inv.containerId} is not allocated in IPAM`);
       if (who.handleId !== handleId) {

@@ -181,7 +181,7 @@ export function durationSeconds(v: unknown): number | undefined {
   let total = 0;
   let end = 0;
   for (let m = re.exec(v); m; m = re.exec(v)) {
-    total += Number(m[1]) * DURATION_UNITS[m[2]];
+    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
     end = re.lastIndex;
   }
   if (end === 0 || end !== v.length) return undefined;
@@ -302,8 +302,8 @@ function parsePeerIP(v: string): { address: string; family: IPVersion; port?: nu
   let port: number | undefined;
   const v6 = /^\[([^\]]+)\]:(\d{1,5})$/.exec(v);
   const v4 = /^(\d+\.\d+\.\d+\.\d+):(\d{1,5})$/.exec(v);
-  if (v6) [host, port] = [v6[1], Number(v6[2])];
-  else if (v4) [host, port] = [v4[1], Number(v4[2])];
+  if (v6) [host, port] = [v6[1]!, Number(v6[2])];
+  else if (v4) [host, port] = [v4[1]!, Number(v4[2])];
   const ip = parseIP(host);
   if (!ip || (v6 && ip.version !== 6)) return undefined;
   if (port !== undefined && (port < 1 || port > 65535)) return undefined;

@@ -66,8 +66,9 @@ const V4_RE = /^\d{1,3}_\d{1,3}_\d{1,3}_\d{1,3}$/;
 export function parseProtocolName(name: string): ParsedProtocolName | undefined {
   const m = NAME_RE.exec(name);
   if (!m) return undefined;
-  const type = TYPE_OF[m[1]];
-  const text = V4_RE.test(m[2]) ? m[2].replace(/_/g, '.') : m[2].replace(/_/g, ':');
+  const type = TYPE_OF[m[1]!]!;
+  const addr = m[2]!;
+  const text = V4_RE.test(addr) ? addr.replace(/_/g, '.') : addr.replace(/_/g, ':');
   const ip = parseIP(text);
   if (!ip) return undefined;
   const out: ParsedProtocolName = { type, peerTypeLabel: PEER_TYPE_LABELS[type], family: ip.version, address: formatIP(ip) };
@@ -88,5 +89,5 @@ export function parseProtocolName(name: string): ParsedProtocolName | undefined 
 export function calicoctlPeerAddress(name: string, family: IPVersion): string | undefined {
   const m = /^(Global|Node|Mesh)_(.+)$/.exec(name);
   if (!m) return undefined;
-  return m[2].split('_').join(family === 4 ? '.' : ':');
+  return m[2]!.split('_').join(family === 4 ? '.' : ':');
 }

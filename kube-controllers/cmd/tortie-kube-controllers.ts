@@ -16,7 +16,7 @@ function checkStatus(args: string[]): number {
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '-l' || a === '-r') mode = a === '-l' ? 'l' : 'r';
-    else if (a === '-f' && i + 1 < args.length) file = args[++i];
+    else if (a === '-f' && i + 1 < args.length) file = args[++i]!;
     else {
       process.stderr.write(`check-status: unknown argument ${JSON.stringify(a)}\n${USAGE}`);
       return 2;

@@ -111,7 +111,7 @@ export function checkReadiness(path: string, nowMs = Date.now()): CheckResult {
   const d = readDoc(path) as StatusDocument;
   const names = Object.keys(d.readiness).sort();
   if (names.length === 0) return { ok: false, message: 'not ready: no component has reported yet' };
-  const bad = names.filter((n) => !d.readiness[n].ready);
-  if (bad.length > 0) return { ok: false, message: `not ready: ${bad.map((n) => `${n}: ${d.readiness[n].reason || 'not ready'}`).join('; ')}` };
+  const bad = names.filter((n) => !d.readiness[n]?.ready);
+  if (bad.length > 0) return { ok: false, message: `not ready: ${bad.map((n) => `${n}: ${d.readiness[n]?.reason || 'not ready'}`).join('; ')}` };
   return { ok: true, message: 'ready' };
 }

@@ -387,7 +387,7 @@ interface FelixParam {
 const felixByLower = new Map<string, FelixParam>();
 for (const [field, type] of Object.entries(FELIX_FIELDS)) {
   if (field === 'nodeSelector') continue;
-  const v1 = FELIX_V1_OVERRIDES[field] ?? field[0].toUpperCase() + field.slice(1);
+  const v1 = FELIX_V1_OVERRIDES[field] ?? field.charAt(0).toUpperCase() + field.slice(1);
   felixByLower.set(v1.toLowerCase(), { key: field, type, numeric: /(Secs|Millis)$/.test(v1) });
 }
 for (const name of FELIX_ONLY_PARAMS) felixByLower.set(name.toLowerCase(), { key: name, type: undefined, numeric: false });
@@ -452,9 +452,9 @@ function parseFelix(p: Problems, env: Env, warnings: string[]): FelixSettings {
   const str = (k: string) => (typeof params[k] === 'string' ? (params[k] as string) : undefined);
 
   let healthHost: string = DEFAULTS.healthHost;
-  if (str('healthHost') !== undefined) healthHost = host(p, rawOf.healthHost, str('healthHost')!) ?? healthHost;
+  if (str('healthHost') !== undefined) healthHost = host(p, rawOf.healthHost ?? 'FELIX_HEALTHHOST', str('healthHost')!) ?? healthHost;
   let metricsHost = '';
-  if (str('prometheusMetricsHost') !== undefined) metricsHost = host(p, rawOf.prometheusMetricsHost, str('prometheusMetricsHost')!) ?? '';
+  if (str('prometheusMetricsHost') !== undefined) metricsHost = host(p, rawOf.prometheusMetricsHost ?? 'FELIX_PROMETHEUSMETRICSHOST', str('prometheusMetricsHost')!) ?? '';
   let level: LogLevel = 'INFO';
   const sev = str('logSeverityScreen');
   if (sev !== undefined && sev !== '') level = parseLogLevel(sev) ?? level;

@@ -159,7 +159,7 @@ export function peersFromRows(rows: readonly BirdProtocolRow[]): PeerStatus[] {
     const words = r.info.split(' ').filter(Boolean);
     // BIRD: state `up` with info `Established`; `start` with `Active`/`Connect`/`Idle` and a reason.
     const state = words[0] ?? (r.state === 'up' ? 'Established' : 'Idle');
-    out.push({ peerIP: m[2].split('_').join('.'), type: PEER_TYPES[m[1]]!, state, since: r.since, reason: words.slice(1).join(' ') });
+    out.push({ peerIP: m[2]!.split('_').join('.'), type: PEER_TYPES[m[1]!]!, state, since: r.since, reason: words.slice(1).join(' ') });
   }
   return out;
 }

@@ -437,7 +437,7 @@ async function decideIPv4(
 }
 
 function bareIP(cidr: string): string {
-  const ip = parseIP(cidr.split('/')[0]);
+  const ip = parseIP(cidr.split('/')[0]!);
   return ip ? ip.value.toString() : cidr;
 }
 

@@ -324,7 +324,7 @@ export class BirdSupervisor {
     writeFileAtomic(this.candidatePath, text);
     const argv = [...this.wrapper, this.o.birdPath, '-p', '-c', this.candidatePath];
     const r = await new Promise<{ code: number | null; signal: string | null; out: string; err?: Error }>((resolve) => {
-      const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout!.on('data', (d) => (out += d));
       child.stderr!.on('data', (d) => (out += d));
@@ -383,7 +383,7 @@ export class BirdSupervisor {
   /** Starts BIRD with bird.cfg; resolves once its socket greets, null if it died or did not answer (then it is killed). */
   private async launch(): Promise<Running | null> {
     const argv = birdCommandLine(this.o.birdPath, this.wrapper, { config: this.configPath, socket: this.socketPath, pid: this.pidPath });
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const spawned = await new Promise<Error | null>((resolve) => {
       child.once('spawn', () => resolve(null));
       child.once('error', (e) => resolve(e));

@@ -59,14 +59,14 @@ export function replyFromLines(lines: readonly string[]): BirdReply {
   for (const l of lines) {
     const f = FINAL.exec(l) ?? MORE.exec(l);
     if (f) {
-      if (f[2] !== '' || f[1] !== '0000') text.push(f[2]);
+      if (f[2] !== '' || f[1] !== '0000') text.push(f[2]!);
     } else if (l.startsWith(' ')) text.push(l.slice(1));
     else if (l.startsWith('+')) text.push(l.slice(1));
     else text.push(l);
   }
   return {
-    code: m[1],
-    ok: m[1][0] !== '8' && m[1][0] !== '9',
+    code: m[1]!,
+    ok: !m[1]!.startsWith('8') && !m[1]!.startsWith('9'),
     raw: lines.map((l) => l + '\n').join(''),
     text: text.map((t) => t + '\n').join(''),
   };

@@ -266,7 +266,7 @@ export class IpRoute {
   }
 
   private async execArgv(argv: string[], input?: string, batch?: readonly (readonly string[])[]): Promise<string> {
-    const r = await this.exec(argv[0], argv.slice(1), input);
+    const r = await this.exec(argv[0]!, argv.slice(1), input);
     if (r.code === 0) return r.stdout;
     let failed: { index: number; command: readonly string[] } | undefined;
     const m = /Command failed -:(\d+)/.exec(r.stderr);

@@ -92,7 +92,7 @@ export async function runTool(
     full = [...args, '-batch', '-'];
   }
   const argv = toolArgv(ip, bin, full, opts.netns);
-  const r = await ip.exec(argv[0], argv.slice(1), input);
+  const r = await ip.exec(argv[0]!, argv.slice(1), input);
   if (r.code === 0) return r.stdout;
   const m = /Command failed -:(\d+)/.exec(r.stderr);
   const failed = opts.batch && m ? { index: Number(m[1]) - 1, command: opts.batch[Number(m[1]) - 1] ?? [] } : undefined;
@@ -152,7 +152,7 @@ async function batchContinuing(
         errors.push(e instanceof Error ? e.message : String(e));
         break;
       }
-      const cmd = rest[e.failed.index];
+      const cmd = rest[e.failed.index]!;
       const isDel = cmd[1] === 'del';
       if (!(isDel && e.notFound)) errors.push(`${cmd.join(' ')}: ${e.stderr.split('\n').filter((l) => l && !/^Command failed/.test(l)).join('; ')}`);
       rest = rest.slice(e.failed.index + 1);

@@ -354,7 +354,7 @@ async function hostUpAndRoutes(ip: IpRoute, s: NormalSpec): Promise<LinkJson> {
       if (idx < firstRoute || idx >= firstRoute + s.addrs.length) {
         throw new PodNetError(idx < firstRoute ? 'host link up' : 'host link read', errText(e), { cause: e });
       }
-      const a = s.addrs[idx - firstRoute];
+      const a = s.addrs[idx - firstRoute]!;
       if (!e.exists) throw new PodNetError('host route', errText(e), { cause: e });
       const existing = (await ip.json(['route', 'show', 'table', 'main', 'exact', a.cidr], { family: a.version })) as RouteJson[];
       const same = existing.find((r) => r.dev === s.host && (a.version === 6 || r.scope === 'link') && !r.gateway);

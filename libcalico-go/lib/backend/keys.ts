@@ -32,8 +32,8 @@ export function resourcePrefix(kind: string, namespace?: string): string {
 export function parseResourceKey(key: string): { plural: string; namespace?: string; name: string } | null {
   if (!key.startsWith(RESOURCES + '/')) return null;
   const parts = key.slice(RESOURCES.length + 1).split('/');
-  if (parts.length === 2) return { plural: parts[0], name: parts[1] };
-  if (parts.length === 3) return { plural: parts[0], namespace: parts[1], name: parts[2] };
+  if (parts.length === 2) return { plural: parts[0]!, name: parts[1]! };
+  if (parts.length === 3) return { plural: parts[0]!, namespace: parts[1]!, name: parts[2]! };
   return null;
 }
 
@@ -61,8 +61,8 @@ export function affinityPrefix(host?: string, version?: 4 | 6): string {
 export function parseAffinityKey(key: string): { host: string; cidr: string } | null {
   const m = /^\/calico\/ipam\/v2\/host\/([^/]+)\/ipv[46]\/block\/(.+)$/.exec(key);
   if (!m) return null;
-  const i = m[2].lastIndexOf('-');
-  return { host: m[1], cidr: `${m[2].slice(0, i)}/${m[2].slice(i + 1)}` };
+  const i = m[2]!.lastIndexOf('-');
+  return { host: m[1]!, cidr: `${m[2]!.slice(0, i)}/${m[2]!.slice(i + 1)}` };
 }
 
 export function handleKey(handleId: string): string {

@@ -44,8 +44,8 @@ function parseV6(s: string): bigint | null {
   const dbl = head.split('::');
   if (dbl.length > 2) return null;
   const group = (x: string) => (x === '' ? [] : x.split(':'));
-  const left = group(dbl[0]);
-  const right = dbl.length === 2 ? group(dbl[1]) : [];
+  const left = group(dbl[0]!);
+  const right = dbl.length === 2 ? group(dbl[1]!) : [];
   const missing = 8 - left.length - right.length;
   if (dbl.length === 2 ? missing < 1 : missing !== 0) return null;
   const groups = [...left, ...Array(dbl.length === 2 ? missing : 0).fill('0'), ...right];

@@ -31,11 +31,11 @@ class Parser {
   ) {}
 
   private peek(): Token {
-    return this.toks[this.k];
+    return this.toks[this.k]!;
   }
 
   private next(): Token {
-    const t = this.toks[this.k];
+    const t = this.toks[this.k]!;
     if (t.kind !== 'eof') this.k++;
     return t;
   }

@@ -139,8 +139,8 @@ class Scanner {
     let j = at;
     for (let w = 0; w < words.length; w++) {
       if (w > 0) j = this.spaceEnd(j);
-      if (!this.startsWithAt(words[w], j)) return -1;
-      j += words[w].length;
+      if (!this.startsWithAt(words[w]!, j)) return -1;
+      j += words[w]!.length;
     }
     return this.atWordBoundary(j) ? j : -1;
   }
@@ -182,7 +182,7 @@ class Scanner {
         return;
       }
     }
-    const prev = this.tokens[this.tokens.length - 1];
+    const prev = this.tokens[this.tokens.length - 1]!;
     if (!isLabelChar(this.src.charCodeAt(start))) {
       this.fail(
         start,
@@ -246,7 +246,7 @@ class Scanner {
           this.push('or', start, start + 2);
           continue;
       }
-      const prev = this.tokens.length > 0 ? this.tokens[this.tokens.length - 1].kind : undefined;
+      const prev = this.tokens.length > 0 ? this.tokens.at(-1)?.kind : undefined;
       if (prev === 'label') {
         this.operatorAfterLabel(start);
         continue;

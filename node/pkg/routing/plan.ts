@@ -170,7 +170,7 @@ export function decideTunnelAddress(snap: RoutingSnapshot, pools: readonly PoolV
   }
   if (onNode !== undefined && held.includes(onNode) && inPools(onNode, vxPools)) return { action: 'keep', address: onNode };
   const usable = held.filter((a) => inPools(a, vxPools));
-  if (usable.length > 0) return { action: 'adopt', address: usable[0] };
+  if (usable.length > 0) return { action: 'adopt', address: usable[0]! };
   return { action: 'assign', releaseFirst: held.length > 0 };
 }
 
@@ -233,7 +233,7 @@ export function planRouting(snap: RoutingSnapshot, opts: RoutingOptions): Routin
     const v = nodeVxlan(n);
     vteps.push({
       node: n.metadata.name,
-      underlayIP: a.split('/')[0],
+      underlayIP: a.split('/')[0]!,
       ...(v.tunnelIP ? { tunnelIP: v.tunnelIP, mac: v.mac ?? vtepMacForNode(n.metadata.name) } : {}),
     });
   }

@@ -258,7 +258,7 @@ export class NodeController {
       if (c.allocation.blockOwner !== null && c.allocation.attrs.node && c.allocation.attrs.node !== c.allocation.blockOwner) row.borrowed--;
     }
     for (const r of report.affinitiesReleased) {
-      const [host, cidr] = r.split(' ');
+      const [host = '', cidr] = r.split(' ');
       const row = stats.perPoolNode.get(rowKey(facts.blocks.find((b) => b.cidr === cidr)?.pool ?? NO_POOL, host));
       if (row && row.blocks > 0) row.blocks--;
     }

@@ -174,7 +174,7 @@ export class IPAMGarbageCollector {
     const releaseHandles: HandleRelease[] = [];
     for (const [handle, cs] of byHandle) {
       if (!cs.every((c) => c.verdict === 'leak')) continue;
-      releaseHandles.push({ handle, allocations: cs.map((c) => c.allocation), reason: cs[0].reason ?? '' });
+      releaseHandles.push({ handle, allocations: cs.map((c) => c.allocation), reason: cs[0]?.reason ?? '' });
     }
 
     // Deleted nodes: every host with blocks or affinities that is no Kubernetes Node.

@@ -35,7 +35,7 @@ export class ValidationError extends Error {
 
   static format(kind: string, name: string | undefined, namespace: string | undefined, issues: readonly Issue[]): string {
     const who = ValidationError.describe(kind, name, namespace);
-    if (issues.length === 1) return `${who}: ${issues[0].message}`;
+    if (issues.length === 1) return `${who}: ${issues[0]!.message}`;
     return `${who}: ${issues.length} problems: ${issues.map((i) => i.message).join('; ')}`;
   }
 }

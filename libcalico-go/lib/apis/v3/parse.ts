@@ -55,7 +55,7 @@ export function parseDocuments(text: string, source = '<input>'): unknown[] {
     const err = doc.errors[0];
     if (err) {
       const pos = lc.linePos(err.pos[0]);
-      const msg = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      const msg = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
       throw new ParseError(source, pos.line, pos.col, msg);
     }
     const start = doc.contents?.range?.[0] ?? doc.range?.[0] ?? 0;

@@ -310,7 +310,7 @@ export class EmbeddedBackend implements Backend {
         : this.stmt(
             'SELECT rev, key, type, value, prev_value FROM events WHERE rev > ? AND rev <= ? AND key >= ? AND key < ? ORDER BY rev LIMIT ?',
           ).all(cursor, head.rev, prefix, end, EVENT_BATCH)) as EventRow[];
-      const next = rows.length === EVENT_BATCH ? rows[rows.length - 1].rev : Math.max(cursor, head.rev);
+      const next = rows.length === EVENT_BATCH ? rows[rows.length - 1]!.rev : Math.max(cursor, head.rev);
       return { rows, next, compactRev: head.compact_rev };
     })();
   }

@@ -31,9 +31,10 @@ type Obj = Record<string, unknown>;
 function policyKey(key: string): { head: string; name: string } | null {
   if (!key.startsWith(RESOURCES)) return null;
   const parts = key.slice(RESOURCES.length).split('/');
-  if (!POLICY_PLURALS.has(parts[0])) return null;
-  if (parts.length !== (parts[0] === 'networkpolicies' ? 3 : 2)) return null;
-  const name = parts[parts.length - 1];
+  const plural = parts[0] ?? '';
+  if (!POLICY_PLURALS.has(plural)) return null;
+  if (parts.length !== (plural === 'networkpolicies' ? 3 : 2)) return null;
+  const name = parts.at(-1) ?? '';
   if (name === '') return null;
   return { head: key.slice(0, key.length - name.length), name };
 }

@@ -84,9 +84,9 @@ const unb64 = (s: string | undefined) => (s ? Buffer.from(s, 'base64').toString(
 export function prefixRangeEnd(prefix: string): Buffer {
   const b = Buffer.from(prefix);
   for (let i = b.length - 1; i >= 0; i--) {
-    if (b[i] < 0xff) {
+    if (b[i]! < 0xff) {
       const end = Buffer.from(b.subarray(0, i + 1));
-      end[i]++;
+      end[i]! += 1;
       return end;
     }
   }
@@ -132,7 +132,7 @@ export class EtcdV3Backend implements Backend {
   async get(key: string): Promise<KVPair | null> {
     if (key === DEFAULT_ALLOW_KEY) return defaultAllowPair();
     const r = await this.kv<RangeResponse>('range', { key: b64(storedKey(key)) }, true);
-    return r.kvs?.length ? tortiePair(pair(r.kvs[0])) : null;
+    return r.kvs?.length ? tortiePair(pair(r.kvs[0]!)) : null;
   }
 
   async list(prefix: string): Promise<ListResult> {
@@ -175,7 +175,7 @@ export class EtcdV3Backend implements Backend {
     if (revision === undefined) {
       const r = await this.kv<{ prev_kvs?: WireKV[] }>('deleterange', { key: k, prev_kv: true }, false);
       if (!r.prev_kvs?.length) throw new NotFoundError(`key ${key} does not exist`, key);
-      return tortiePair(pair(r.prev_kvs[0]));
+      return tortiePair(pair(r.prev_kvs[0]!));
     }
     const r = await this.kv<TxnResponse>('txn', {
       compare: [{ key: k, target: 'MOD', result: 'EQUAL', mod_revision: checkRevision(revision, key) }],

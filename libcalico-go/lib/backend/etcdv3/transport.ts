@@ -110,7 +110,7 @@ export class EtcdTransport {
     const failures: string[] = [];
     for (let i = 0; i < this.endpoints.length; i++) {
       const idx = (this.current + i) % this.endpoints.length;
-      const ep = this.endpoints[idx];
+      const ep = this.endpoints[idx]!;
       try {
         const res = await this.attempt(ep, path, payload);
         this.current = idx;
@@ -139,7 +139,7 @@ export class EtcdTransport {
     const failures: string[] = [];
     for (let i = 0; i < this.endpoints.length; i++) {
       const idx = (this.current + i) % this.endpoints.length;
-      const ep = this.endpoints[idx];
+      const ep = this.endpoints[idx]!;
       try {
         const res = await this.open(ep, path, payload, signal);
         if (res.statusCode !== 200) {

@@ -279,7 +279,7 @@ export class KubeClient {
 
 /** `ipamblocks.crd.projectcalico.org` from `/apis/crd.projectcalico.org/v1/ipamblocks/x`. */
 export function resourceOfPath(path: string): string {
-  const p = path.split('?')[0].split('/').filter(Boolean);
+  const p = path.split('?')[0]!.split('/').filter(Boolean);
   if (p[0] === 'apis') {
     const group = p[1];
     let rest = p.slice(3);

@@ -396,7 +396,7 @@ export class KubernetesBackend implements Backend {
         if (--running === 0) q.end();
       };
       kinds.forEach(({ kind, namespace }, i) => {
-        const values = new Map(seed[i].items.map((kv) => [kv.key, kv.value]));
+        const values = new Map(seed[i]!.items.map((kv) => [kv.key, kv.value]));
         this.watchKind(kind, namespace, prefix, start, values, ac.signal, q).then(done, (e) => {
           q.fail(e);
           ac.abort();

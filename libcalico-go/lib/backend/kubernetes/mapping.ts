@@ -192,14 +192,14 @@ export function refOfKey(key: string): ObjectRef {
     }
     case 'block': {
       // ipv4/block/10.0.0.0-26
-      if (parts.length !== 3 || !/^ipv[46]$/.test(parts[0]) || parts[1] !== 'block' || !parts[2]) {
+      if (parts.length !== 3 || !/^ipv[46]$/.test(parts[0] ?? '') || parts[1] !== 'block' || !parts[2]) {
         throw bad(key, `is not an IPAM block key (${kind.keyPrefix}ipv4/block/<cidr>)`);
       }
       return { kind, name: cidrName(keyCIDR(parts[2])) };
     }
     case 'affinity': {
       // <host>/ipv4/block/10.0.0.0-26
-      if (parts.length !== 4 || !parts[0] || !/^ipv[46]$/.test(parts[1]) || parts[2] !== 'block' || !parts[3]) {
+      if (parts.length !== 4 || !parts[0] || !/^ipv[46]$/.test(parts[1] ?? '') || parts[2] !== 'block' || !parts[3]) {
         throw bad(key, `is not a block affinity key (${kind.keyPrefix}<host>/ipv4/block/<cidr>)`);
       }
       return { kind, name: affinityName(parts[0], keyCIDR(parts[3])) };
@@ -230,7 +230,7 @@ export function convertUID(uid: string): string {
   const hex = uid.replace(/-/g, '');
   if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new DatastoreError(`invalid UID ${JSON.stringify(uid)}: not a UUID`);
   const bytes = Buffer.from(hex, 'hex');
-  for (let i = 0; i < 16; i++) if (i !== 6 && i !== 8) bytes[i] = reverseByte(bytes[i]);
+  for (let i = 0; i < 16; i++) if (i !== 6 && i !== 8) bytes[i] = reverseByte(bytes[i]!);
   const h = bytes.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
@@ -323,11 +323,11 @@ export function toObject(key: string, ref: ObjectRef, value: string, resourceVer
     }
     case 'affinity': {
       const m = /^\/calico\/ipam\/v2\/host\/([^/]+)\/ipv([46])\/block\/(.+)$/.exec(key)!;
-      const cidr = keyCIDR(m[3]);
+      const cidr = keyCIDR(m[3]!);
       metadata.labels = {
-        'projectcalico.org/hostname-hash': hostnameHash(m[1]),
+        'projectcalico.org/hostname-hash': hostnameHash(m[1]!),
         'projectcalico.org/affinity-type': 'host',
-        'projectcalico.org/ip-version': m[2],
+        'projectcalico.org/ip-version': m[2]!,
       };
       obj.spec = {
         state: typeof v.state === 'string' ? v.state : 'confirmed',

@@ -216,8 +216,8 @@ export function checkIPPort(ctx: Ctx, v: string, p: string): string | undefined 
   let port: string | undefined;
   const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(v);
   const v4 = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(v);
-  if (v6) [host, port] = [v6[1], v6[2]];
-  else if (v4) [host, port] = [v4[1], v4[2]];
+  if (v6) [host, port] = [v6[1]!, v6[2]!];
+  else if (v4) [host, port] = [v4[1]!, v4[2]!];
   const ip = parseIP(host);
   if (!ip || (v6 && ip.version !== 6)) {
     ctx.invalid(p, v, 'is not a valid peer address (expected <IP>, <IPv4>:<port> or [<IPv6>]:<port>)');
@@ -292,8 +292,8 @@ export function checkProtocol(ctx: Ctx, v: unknown, p: string): string | number 
   return undefined;
 }
 
-/** IP protocol number of a canonical protocol value. */
-export function protocolNumber(p: string | number): number {
+/** IP protocol number of a canonical protocol value (undefined for a name that is not one). */
+export function protocolNumber(p: string | number): number | undefined {
   return typeof p === 'number' ? p : protocolNumbers[p];
 }
 

@@ -97,14 +97,14 @@ function editDistance(a: string, b: string, cap: number): number {
     const cur = [i];
     let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
-      const v = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
       cur.push(v);
       rowMin = Math.min(rowMin, v);
     }
     if (rowMin >= cap) return cap;
     prev = cur;
   }
-  return prev[b.length];
+  return prev[b.length]!;
 }
 
 export interface ReadOpts {

@@ -111,7 +111,9 @@ export function validateResource(r: unknown, existing: ExistingResources = {}): 
 
   const spec = readObj(ctx, r, 'spec', '') ?? {};
   const args: SpecArgs = { ctx, spec, meta: m.meta, name: m.name, namespace: m.namespace, labels: m.labels, existing };
-  const outSpec = specValidators[kind](args);
+  const validateSpec = specValidators[kind];
+  if (!validateSpec) throw new Error(`no spec validator for kind ${kind}`);
+  const outSpec = validateSpec(args);
 
   if (ctx.failed) throw ctx.error();
 
