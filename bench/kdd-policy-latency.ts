@@ -210,7 +210,7 @@ async function main(): Promise<void> {
     // The 1,000 policies too: a pass after the last write.
     await sleep(5000);
     const loadMs = Date.now() - t0;
-    const chains = inNs(node.hostNs, ['nft', 'list', 'table', 'inet', 'tortie-filter']).split('\n').filter((l) => /^\s*chain /.test(l)).length;
+    const chains = inNs(node.hostNs, ['nft', 'list', 'chains', 'inet']).split('\n').filter((l) => /^\s*chain /.test(l)).length;
     const logFrom = node.agentLog.length;
     const big = await measure();
     const phases = agentPhases(node.agentLog.slice(logFrom));
