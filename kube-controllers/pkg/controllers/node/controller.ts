@@ -26,12 +26,12 @@ import type { Pool } from '../../../../libcalico-go/lib/ipam/pools.js';
 import { type Logger, silentLogger } from '../../../../libcalico-go/lib/logutils/index.js';
 import { cidrContainsIP, cidrOverlaps, cidrSize, parseCIDR, parseIP } from '../../../../libcalico-go/lib/net/ip.js';
 import { type RunConfig, runConfigOf, syncPeriodMs } from '../../config.js';
+import { DATASTORE, KUBE_API } from '../../health.js';
 import { type GCFacts, type HandleRelease, IPAMGarbageCollector, NO_POOL, type PodFacts, podAllocationProblem, podKey, rowKey } from './ipam-gc.js';
 import type { IPAMMetrics } from './ipam-metrics.js';
 
 /** Readiness components (the status file's names). */
-export const KUBE_API = 'KubeAPIServer';
-export const DATASTORE = 'CalicoDatastore';
+export { DATASTORE, KUBE_API };
 /** The last sync's outcome (a sync can fail where the health probes pass, e.g. pods forbidden by RBAC). */
 export const IPAM_GC = 'IPAMGarbageCollector';
 
@@ -49,6 +49,8 @@ export interface NodeControllerDeps {
   setReady?: (component: string, ready: boolean, reason?: string) => void;
   /** Called with the run configuration after each successful read (e.g. to start the metrics server). */
   onConfig?: (c: RunConfig) => void | Promise<void>;
+  /** Called for each failed sync (a metric). */
+  onSyncFailed?: () => void;
   now?: () => number;
 }
 
@@ -289,7 +291,8 @@ export class NodeController {
   /** The node controller settings the last sync used (JSON), to sync again when they change. */
   private lastConfig: string | undefined;
 
-  private configChanged(kcc: Parameters<typeof runConfigOf>[0]): void {
+  /** The health checks' read of the KubeControllersConfiguration: syncs at once when the node controller's settings changed. */
+  configChanged(kcc: Parameters<typeof runConfigOf>[0]): void {
     let c: RunConfig;
     try {
       c = runConfigOf(kcc);
@@ -343,6 +346,7 @@ export class NodeController {
         }
       } catch (e) {
         failures++;
+        this.deps.onSyncFailed?.();
         const component = e instanceof APIFailure ? e.component : DATASTORE;
         const msg = e instanceof APIFailure ? ((e.err as Error)?.message ?? String(e.err)) : (e as Error).message;
         this.ready(component, false, msg);
@@ -350,38 +354,6 @@ export class NodeController {
         this.log.warn('IPAM sync failed; retrying', { component, error: msg, attempt: failures });
       }
       await this.sleep(failures > 0 ? Math.min(30_000, 500 * 2 ** Math.min(failures - 1, 6)) : period, signal);
-    }
-  }
-
-  /**
-   * Checks both APIs every `intervalMs` (as calico-kube-controllers' health checks do), so
-   * readiness follows an outage and its end between syncs: GET /version on the Kubernetes API, a
-   * read of the KubeControllersConfiguration on the datastore. Returns when `signal` aborts.
-   */
-  async healthChecks(signal: AbortSignal, intervalMs: number): Promise<void> {
-    while (!signal.aborted) {
-      await Promise.all([
-        this.deps.kube.request('GET', '/version').then(
-          () => this.ready(KUBE_API, true),
-          (e: Error) => this.ready(KUBE_API, false, e.message),
-        ),
-        this.resources.get('KubeControllersConfiguration', 'default').then(
-          (kcc) => {
-            this.ready(DATASTORE, true);
-            this.configChanged(kcc);
-          },
-          (e: Error) => this.ready(DATASTORE, false, e.message),
-        ),
-      ]);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, intervalMs);
-        function done() {
-          clearTimeout(t);
-          signal.removeEventListener('abort', done);
-          resolve();
-        }
-        signal.addEventListener('abort', done, { once: true });
-      });
     }
   }
 
