@@ -8,7 +8,8 @@
 // sync (an API server or datastore that cannot be reached) marks the component not ready with the
 // error, and the next one is retried with backoff (0.5 s doubling to 30 s): the process never exits
 // for it.
-import { NotFoundError, type Backend } from '../../../../libcalico-go/lib/backend/api.js';
+import { CompactedError, NotFoundError, type Backend } from '../../../../libcalico-go/lib/backend/api.js';
+import { isExpired } from '../../../../libcalico-go/lib/backend/kubernetes/resync.js';
 import type { KubeClient } from '../../../../libcalico-go/lib/backend/kubernetes/client.js';
 import type { K8sList, K8sNode, K8sPod } from '../../../../libcalico-go/lib/backend/kubernetes/derived/k8s-objects.js';
 import { podIPNetworks } from '../../../../libcalico-go/lib/backend/kubernetes/derived/workloadendpoint.js';
@@ -358,25 +359,52 @@ export class NodeController {
   }
 
   /**
-   * Watches Kubernetes Nodes and triggers a sync when one is deleted. Re-watches after any end or
-   * error (with a pause); returns when `signal` aborts.
+   * Watches Kubernetes Nodes and triggers a sync when one is deleted. A stream the server ends is
+   * resumed from the last resourceVersion seen; a resume point that expired (410 Gone) or a failed
+   * watch re-lists, and a re-list triggers a sync (a deletion inside the gap would otherwise wait
+   * for the next period). Returns when `signal` aborts; never throws.
    */
   async watchNodes(signal: AbortSignal): Promise<void> {
+    let rv: string | undefined;
+    let first = true;
     while (!signal.aborted) {
+      let pause = 0;
+      const started = Date.now();
       try {
-        const list = await this.deps.kube.request<K8sList<K8sNode>>('GET', '/api/v1/nodes', { query: { limit: '1' } });
-        const rv = list.metadata?.resourceVersion;
+        if (rv === undefined) {
+          const list = await this.deps.kube.request<K8sList<K8sNode>>('GET', '/api/v1/nodes', { query: { limit: '1' } });
+          rv = list.metadata?.resourceVersion;
+          if (!first) this.trigger();
+          first = false;
+        }
         for await (const ev of this.deps.kube.watch('/api/v1/nodes', { resourceVersion: rv }, signal)) {
+          if (ev.type === 'ERROR') {
+            const st = ev.object as { code?: number; reason?: string; message?: string };
+            if (isExpired(st)) this.log.info('Node watch expired (410 Gone); re-listing', { resourceVersion: rv ?? '', error: st.message ?? '' });
+            else this.log.warn('Node watch error; re-listing', { error: st.message ?? JSON.stringify(st) });
+            rv = undefined;
+            break;
+          }
+          const next = (ev.object as K8sNode).metadata?.resourceVersion;
+          if (next) rv = next;
           if (ev.type === 'DELETED') {
             this.log.info('Kubernetes Node deleted; syncing IPAM', { node: (ev.object as K8sNode).metadata?.name ?? '' });
             this.trigger();
           }
-          if (ev.type === 'ERROR') break;
         }
       } catch (e) {
-        this.log.debug('Node watch failed; re-watching', { error: (e as Error).message });
+        if (e instanceof CompactedError) {
+          this.log.info('Node watch expired (410 Gone); re-listing', { resourceVersion: rv ?? '', error: (e as Error).message });
+          rv = undefined;
+        } else {
+          // The API server is unreachable: resume from the same point once it is back.
+          this.log.debug('Node watch failed; re-watching', { error: (e as Error).message });
+          pause = 1000;
+        }
       }
-      if (!signal.aborted) await new Promise((r) => setTimeout(r, 1000));
+      // A stream that ends at once again and again must not spin.
+      if (pause === 0 && rv !== undefined && Date.now() - started < 500) pause = 500;
+      if (!signal.aborted && pause > 0) await new Promise((r) => setTimeout(r, pause));
     }
   }
 }
