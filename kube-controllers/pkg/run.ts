@@ -8,13 +8,13 @@
 import type { Resource } from '../../libcalico-go/lib/apis/v3/resource.js';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { type KubeClient, loadKubeClient } from '../../libcalico-go/lib/backend/kubernetes/client.js';
-import { KubernetesNetworkPolicyHandler, ProfileHandler, WorkloadEndpointHandler } from '../../libcalico-go/lib/backend/kubernetes/derived/index.js';
 import { ResourceClient } from '../../libcalico-go/lib/clientv3/resources.js';
 import { type DatastoreConfig, resolveDatastoreConfig, settingsFromEnv } from '../../libcalico-go/lib/config/datastore-config.js';
 import { openBackend } from '../../libcalico-go/lib/config/open-backend.js';
 import { type Logger, createLogger, parseLogLevel } from '../../libcalico-go/lib/logutils/index.js';
 import { type ControllerName, DEFAULT_RECONCILER_PERIOD_MS, ETCD_ONLY_CONTROLLERS, type EnvSettings, type RunConfig, SettingError, envSettings, runConfigOf } from './config.js';
 import { type EtcdControllerName, MirrorController, mirrorSpec } from './controllers/etcd/mirror.js';
+import { kubernetesSource } from './controllers/etcd/sources.js';
 import { IPAM_GC, NodeController } from './controllers/node/controller.js';
 import { IPAMMetrics } from './controllers/node/ipam-metrics.js';
 import { DATASTORE, KUBE_API, healthChecks } from './health.js';
@@ -122,8 +122,7 @@ export async function startControllers(opts: StartOptions = {}): Promise<Running
   for (const c of enabled) {
     if (c === 'node') continue;
     const name = c as EtcdControllerName;
-    const source = name === 'policy' ? new KubernetesNetworkPolicyHandler(kube) : name === 'workloadendpoint' ? new WorkloadEndpointHandler(kube) : new ProfileHandler(kube);
-    const m = new MirrorController(mirrorSpec(name, source), {
+    const m = new MirrorController(mirrorSpec(name, kubernetesSource(kube, name)), {
       store,
       log,
       setReady: (component, ready, reason) => status.set(component, ready, reason),

@@ -30,12 +30,15 @@ import { LABEL_ORCHESTRATOR } from '../../../../libcalico-go/lib/backend/kuberne
 
 export type EtcdControllerName = 'namespace' | 'serviceaccount' | 'policy' | 'workloadendpoint';
 
+/** The Kubernetes side as datastore keys: paged lists, and watches that resume (and re-list on 410 Gone). */
+export type MirrorSource = Pick<KindHandler, 'list' | 'watch'>;
+
 export interface MirrorSpec {
   controller: EtcdControllerName;
   /** The status file's component name, e.g. NamespaceController. */
   component: string;
-  /** The Kubernetes side, as datastore keys (a derived-kind handler). */
-  source: KindHandler;
+  /** The Kubernetes side, as datastore keys (sources.ts). */
+  source: MirrorSource;
   /** Key prefix on both sides. */
   prefix: string;
   kind: string;
@@ -48,7 +51,7 @@ export interface MirrorSpec {
 const nameOf = (key: string) => parseResourceKey(key)?.name ?? '';
 
 /** The specs of Calico's four etcd-mode controllers over the given sources. */
-export function mirrorSpec(controller: EtcdControllerName, source: KindHandler): MirrorSpec {
+export function mirrorSpec(controller: EtcdControllerName, source: MirrorSource): MirrorSpec {
   switch (controller) {
     case 'namespace':
       return { controller, component: 'NamespaceController', source, prefix: resourcePrefix('Profile'), kind: 'Profile', owns: (k) => nameOf(k).startsWith(NAMESPACE_PROFILE_PREFIX), mode: 'own' };
