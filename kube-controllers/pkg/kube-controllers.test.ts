@@ -25,6 +25,14 @@ const BIN = join(ROOT, 'bin', 'tortie-kube-controllers');
 const missing = missingKubernetesBinaries(['kubeApiserver', 'kubectl', 'etcd']);
 const skip = missing.length > 0 ? `needs the Kubernetes build (scripts/build-kubernetes.sh): ${missing.join(', ')} not built` : false;
 
+/** The Kubernetes RBAC of the node controller on the Kubernetes datastore (README.md). */
+const KDD_NODE_RULES = [
+  { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+  { apiGroups: ['crd.projectcalico.org'], resources: ['ipamblocks', 'blockaffinities', 'ipamhandles'], verbs: ['get', 'list', 'create', 'update', 'delete'] },
+  { apiGroups: ['crd.projectcalico.org'], resources: ['ippools', 'ipamconfigs', 'ipreservations', 'clusterinformations', 'kubecontrollersconfigurations'], verbs: ['get', 'list'] },
+];
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, log = () => ''): Promise<T> {
@@ -139,11 +147,31 @@ describe('tortie-kube-controllers: IPAM garbage collection on a real API server'
       metadata: { name: 'default' },
       spec: { prometheusMetricsPort: metricsPort, controllers: { node: { leakGracePeriod: '2s' } } },
     });
+    // The controllers' own identity with exactly the RBAC kube-controllers/README.md documents for
+    // the node controller on the Kubernetes datastore (a missing rule shows as not ready).
+    await kubectlJSON(['apply', '-f', '-'], {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'tortie-kube-controllers', namespace: 'kube-system' } },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'tortie-kube-controllers' }, rules: KDD_NODE_RULES },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRoleBinding',
+          metadata: { name: 'tortie-kube-controllers' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'tortie-kube-controllers' },
+          subjects: [{ kind: 'ServiceAccount', name: 'tortie-kube-controllers', namespace: 'kube-system' }],
+        },
+      ],
+    });
+    const token = (await api.kubectl(['create', 'token', 'tortie-kube-controllers', '-n', 'kube-system', '--duration=1h'])).stdout.trim();
     proc = spawn(BIN, [], {
       env: {
         PATH: process.env.PATH,
         DATASTORE_TYPE: 'kubernetes',
-        KUBECONFIG: api.kubeconfig,
+        K8S_API_ENDPOINT: api.url,
+        K8S_API_TOKEN: token,
+        K8S_CA_FILE: api.pki.caFile,
         STATUS_FILE: statusFile,
         METRICS_HOST: '127.0.0.1',
         HEALTH_CHECK_INTERVAL: '500ms',
