@@ -22,6 +22,7 @@ import { openEtcdV3 } from '../../libcalico-go/lib/backend/etcdv3/etcdv3.js';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { podWorkloadEndpointName } from '../../libcalico-go/lib/backend/kubernetes/derived/workloadendpoint.js';
 import { loadKubeClient } from '../../libcalico-go/lib/backend/kubernetes/client.js';
+import { IPAM } from '../../libcalico-go/lib/ipam/ipam.js';
 import { ResourceClient } from '../../libcalico-go/lib/clientv3/resources.js';
 import { convertK8sNetworkPolicy } from '../../libcalico-go/lib/policy/k8s.js';
 
@@ -463,6 +464,26 @@ describe('tortie-kube-controllers on the etcd datastore: Calico\'s etcd-mode con
     assert.equal(proc.pid, pid);
     assert.equal(proc.exitCode, null);
     assert.equal(metric(m, 'tortie_kube_controllers_restarts'), 0);
+    assert.equal((await checkStatus('-r')).code, 0);
+  });
+  it('after all the outages, the IPAM garbage collector works on etcd: a deleted node\'s address goes at once, a live pod\'s stays', async (t) => {
+    const ipam = new IPAM(store, { selects: () => true });
+    await resources.create({ apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'default-ipv4-ippool' }, spec: { cidr: '10.244.0.0/16', blockSize: 26 } });
+    const allocate = async (node: string, pod: string) =>
+      (await ipam.autoAssign({ handleId: `k8s-pod-network.ctr-${pod}`, attrs: { node, namespace: 'shop', pod }, hostname: node, num4: 1, num6: 0 })).ipv4[0].ip;
+    // web-0 is a live pod on n1: give it the address the kubelet would report.
+    const live = await allocate('n1', 'web-0');
+    await kubectl(['patch', 'pod', 'web-0', '-n', 'shop', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { podIP: live, podIPs: [{ ip: live }] } })]);
+    await kubectlJSON(['create', '-f', '-'], { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n9' } });
+    const leaked = await allocate('n9', 'on-n9');
+    await sleep(1500);
+    await kubectl(['delete', 'node', 'n9']);
+    const t0 = Date.now();
+    await until("the deleted node's address to be released", async () => (await ipam.assignment(leaked)) === null, 15_000, log);
+    t.diagnostic(`deleted node's address released from etcd ${Date.now() - t0} ms after the Node was deleted (grace period 15 m)`);
+    await sleep(2000);
+    assert.ok((await ipam.assignment(live)) !== null, 'a live pod keeps its address');
+    assert.equal(proc.pid !== undefined && proc.exitCode === null, true);
     assert.equal((await checkStatus('-r')).code, 0);
   });
 });
