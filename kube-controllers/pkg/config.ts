@@ -10,8 +10,13 @@ export const DEFAULT_METRICS_PORT = 9094;
 export const DEFAULT_STATUS_FILE = '/status/status.json';
 
 /** The controllers this build has; Calico's other names are recognised and refused as not yet built. */
-export const CONTROLLERS = ['node'] as const;
+export const CONTROLLERS = ['node', 'namespace', 'serviceaccount', 'workloadendpoint', 'policy'] as const;
+export type ControllerName = (typeof CONTROLLERS)[number];
+/** The controllers that only run on the etcd datastore (on Kubernetes the datastore derives these objects itself). */
+export const ETCD_ONLY_CONTROLLERS: readonly ControllerName[] = ['namespace', 'serviceaccount', 'workloadendpoint', 'policy'];
 const CALICO_CONTROLLERS = ['node', 'policy', 'namespace', 'profile', 'serviceaccount', 'workloadendpoint', 'loadbalancer', 'flannelmigration'];
+/** Calico's alias: `profile` is the namespace controller. */
+const ALIASES: Record<string, ControllerName> = { profile: 'namespace' };
 
 export class SettingError extends Error {
   constructor(message: string) {
@@ -33,8 +38,8 @@ export function parseGoDuration(text: string): number | null {
 }
 
 export interface EnvSettings {
-  /** ENABLED_CONTROLLERS (default: node). */
-  controllers: string[];
+  /** ENABLED_CONTROLLERS (default: node; `profile` is read as `namespace`, duplicates dropped). */
+  controllers: ControllerName[];
   /** STATUS_FILE: where liveness/readiness are written for `check-status` (default /status/status.json). */
   statusFile: string;
   /** METRICS_HOST: the address the metrics server binds ("" = all interfaces). */
@@ -47,14 +52,17 @@ export interface EnvSettings {
 
 export function envSettings(env: Record<string, string | undefined>): EnvSettings {
   const raw = (env.ENABLED_CONTROLLERS ?? '').trim();
-  const controllers = raw === '' ? ['node'] : raw.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
-  for (const c of controllers) {
-    if (!CALICO_CONTROLLERS.includes(c)) {
-      throw new SettingError(`ENABLED_CONTROLLERS: unknown controller ${JSON.stringify(c)}: must be one of ${CALICO_CONTROLLERS.join(', ')}`);
+  const names = raw === '' ? ['node'] : raw.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
+  const controllers: ControllerName[] = [];
+  for (const n of names) {
+    if (!CALICO_CONTROLLERS.includes(n)) {
+      throw new SettingError(`ENABLED_CONTROLLERS: unknown controller ${JSON.stringify(n)}: must be one of ${CALICO_CONTROLLERS.join(', ')}`);
     }
+    const c = ALIASES[n] ?? n;
     if (!(CONTROLLERS as readonly string[]).includes(c)) {
-      throw new SettingError(`ENABLED_CONTROLLERS: controller ${JSON.stringify(c)} is not implemented in Tortie yet (only: ${CONTROLLERS.join(', ')})`);
+      throw new SettingError(`ENABLED_CONTROLLERS: controller ${JSON.stringify(n)} is not implemented in Tortie yet (only: ${CONTROLLERS.join(', ')})`);
     }
+    if (!controllers.includes(c as ControllerName)) controllers.push(c as ControllerName);
   }
   const hci = env.HEALTH_CHECK_INTERVAL ? parseGoDuration(env.HEALTH_CHECK_INTERVAL) : 10_000;
   if (hci === null || hci < 100) {
@@ -77,14 +85,24 @@ export interface RunConfig {
   /** 0 disables the metrics server. */
   prometheusMetricsPort: number;
   healthChecks: boolean;
+  /** spec.controllers.<policy|namespace|serviceAccount|workloadEndpoint>.reconcilerPeriod: full resync period of each etcd-mode controller. */
+  resyncPeriodMs: Record<Exclude<ControllerName, 'node'>, number>;
 }
+
+/** The KubeControllersConfiguration field of each etcd-mode controller. */
+const KCC_FIELD: Record<Exclude<ControllerName, 'node'>, string> = {
+  namespace: 'namespace',
+  serviceaccount: 'serviceAccount',
+  workloadendpoint: 'workloadEndpoint',
+  policy: 'policy',
+};
 
 /** The run configuration of a KubeControllersConfiguration (null → Calico's defaults). */
 export function runConfigOf(kcc: Resource | null): RunConfig {
   const spec = (kcc?.spec ?? {}) as {
     prometheusMetricsPort?: unknown;
     healthChecks?: unknown;
-    controllers?: { node?: { leakGracePeriod?: unknown; reconcilerPeriod?: unknown } };
+    controllers?: { node?: { leakGracePeriod?: unknown; reconcilerPeriod?: unknown } } & Record<string, { reconcilerPeriod?: unknown } | undefined>;
   };
   const node = spec.controllers?.node ?? {};
   const dur = (v: unknown, field: string, dflt: number) => {
@@ -102,6 +120,13 @@ export function runConfigOf(kcc: Resource | null): RunConfig {
     reconcilerPeriodMs: dur(node.reconcilerPeriod, 'spec.controllers.node.reconcilerPeriod', DEFAULT_RECONCILER_PERIOD_MS),
     prometheusMetricsPort: port,
     healthChecks: spec.healthChecks !== 'Disabled',
+    resyncPeriodMs: Object.fromEntries(
+      Object.entries(KCC_FIELD).map(([c, f]) => {
+        const ms = dur(spec.controllers?.[f]?.reconcilerPeriod, `spec.controllers.${f}.reconcilerPeriod`, DEFAULT_RECONCILER_PERIOD_MS);
+        // 0 would mean a resync loop; Calico's minimum is a few seconds.
+        return [c, Math.max(ms, 1000)];
+      }),
+    ) as RunConfig['resyncPeriodMs'],
   };
 }
 

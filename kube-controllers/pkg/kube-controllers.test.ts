@@ -3,11 +3,12 @@
 // datastore: a leaked address is a candidate and is released after the grace period and never
 // before; a live pod's address is never released, nor one whose CNI ADD patches the pod within the
 // grace period; a deleted Node's addresses, tunnel address and block affinities go at once (well
-// inside a one-hour grace period); /metrics shows the counts; through an API server restart the
-// process stays alive and live, readiness goes down with the reason and comes back by itself.
+// inside a one-hour grace period); /metrics shows the counts; through an API server restart and an
+// outage of its etcd the process stays alive and live, readiness goes down with the reason and
+// comes back by itself; a Node watch whose resume point was compacted (410 Gone) re-lists.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,14 @@ const ROOT = new URL('../../../', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'tortie-kube-controllers');
 const missing = missingKubernetesBinaries(['kubeApiserver', 'kubectl', 'etcd']);
 const skip = missing.length > 0 ? `needs the Kubernetes build (scripts/build-kubernetes.sh): ${missing.join(', ')} not built` : false;
+
+/** The Kubernetes RBAC of the node controller on the Kubernetes datastore (README.md). */
+const KDD_NODE_RULES = [
+  { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+  { apiGroups: ['crd.projectcalico.org'], resources: ['ipamblocks', 'blockaffinities', 'ipamhandles'], verbs: ['get', 'list', 'create', 'update', 'delete'] },
+  { apiGroups: ['crd.projectcalico.org'], resources: ['ippools', 'ipamconfigs', 'ipreservations', 'clusterinformations', 'kubecontrollersconfigurations'], verbs: ['get', 'list'] },
+];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -79,6 +88,7 @@ describe('tortie-kube-controllers: IPAM garbage collection on a real API server'
   let metricsPort: number;
   let statusFile: string;
   let restarted: ChildProcess | undefined;
+  let restartedEtcd: ChildProcess | undefined;
   const log = () => `--- tortie-kube-controllers ---\n${output.split('\n').slice(-40).join('\n')}`;
 
   const kubectlJSON = (args: string[], obj: unknown) => api.kubectl(args, JSON.stringify(obj));
@@ -112,7 +122,9 @@ describe('tortie-kube-controllers: IPAM garbage collection on a real API server'
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tortie-kc-'));
     statusFile = join(dir, 'status', 'status.json');
-    api = await startKubeApiserver();
+    // The watch cache off and every watch ended by the server after 1–2 s: watches resume all the
+    // time, and a compaction makes their resume point expire (410 Gone).
+    api = await startKubeApiserver({ extraArgs: ['--watch-cache=false', '--min-request-timeout=1'] });
     await api.kubectl(['apply', '-f', join(ROOT, 'manifests/crds.yaml')]);
     await api.kubectl(['wait', '--for=condition=Established', '--all', 'crd', '--timeout=120s']);
     await kubectlJSON(['create', '-f', '-'], {
@@ -135,11 +147,31 @@ describe('tortie-kube-controllers: IPAM garbage collection on a real API server'
       metadata: { name: 'default' },
       spec: { prometheusMetricsPort: metricsPort, controllers: { node: { leakGracePeriod: '2s' } } },
     });
+    // The controllers' own identity with exactly the RBAC kube-controllers/README.md documents for
+    // the node controller on the Kubernetes datastore (a missing rule shows as not ready).
+    await kubectlJSON(['apply', '-f', '-'], {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'tortie-kube-controllers', namespace: 'kube-system' } },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'tortie-kube-controllers' }, rules: KDD_NODE_RULES },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRoleBinding',
+          metadata: { name: 'tortie-kube-controllers' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'tortie-kube-controllers' },
+          subjects: [{ kind: 'ServiceAccount', name: 'tortie-kube-controllers', namespace: 'kube-system' }],
+        },
+      ],
+    });
+    const token = (await api.kubectl(['create', 'token', 'tortie-kube-controllers', '-n', 'kube-system', '--duration=1h'])).stdout.trim();
     proc = spawn(BIN, [], {
       env: {
         PATH: process.env.PATH,
         DATASTORE_TYPE: 'kubernetes',
-        KUBECONFIG: api.kubeconfig,
+        K8S_API_ENDPOINT: api.url,
+        K8S_API_TOKEN: token,
+        K8S_CA_FILE: api.pki.caFile,
         STATUS_FILE: statusFile,
         METRICS_HOST: '127.0.0.1',
         HEALTH_CHECK_INTERVAL: '500ms',
@@ -160,6 +192,10 @@ describe('tortie-kube-controllers: IPAM garbage collection on a real API server'
     if (restarted?.pid && restarted.exitCode === null) {
       restarted.kill('SIGTERM');
       await new Promise((r) => restarted!.once('exit', r));
+    }
+    if (restartedEtcd?.pid && restartedEtcd.exitCode === null) {
+      restartedEtcd.kill('SIGKILL');
+      await new Promise((r) => restartedEtcd!.once('exit', r));
     }
     await store?.close();
     await api?.stop();
@@ -293,5 +329,54 @@ describe('tortie-kube-controllers: IPAM garbage collection on a real API server'
     const ip = await allocate('after-outage', 'n1');
     await api.kubectl(['delete', 'pod', 'after-outage', '-n', 'shop', '--grace-period=0', '--force']);
     await until('the post-outage leak to be released', async () => !(await allocated(ip)), 20_000, log);
+  });
+  it("through an outage of the API server's etcd and a Node watch whose resume point was compacted (410 Gone): same PID, resumes by itself", async (t) => {
+    const pid = proc.pid!;
+    const etcdPid = api.pids.etcd;
+    const cmdline = readFileSync(`/proc/${etcdPid}/cmdline`, 'utf8').split('\0').filter((s) => s !== '');
+    const cwd = readlinkSync(`/proc/${etcdPid}/cwd`);
+    process.kill(etcdPid, 'SIGKILL');
+    const down = await until('readiness to go down', async () => {
+      const r = await checkStatus('-r', statusFile);
+      return r.code !== 0 && r.out;
+    }, 40_000, log);
+    assert.match(down, /not ready: .*(CalicoDatastore|IPAMGarbageCollector): /, down);
+    t.diagnostic(`check-status -r with the API server's etcd down: ${down.slice(0, 300)}`);
+    for (let i = 0; i < 4; i++) {
+      await sleep(500);
+      assert.equal(proc.exitCode, null, `the process exited: ${log()}`);
+      assert.equal((await checkStatus('-l', statusFile)).code, 0, 'live');
+    }
+    restartedEtcd = spawn(cmdline[0], cmdline.slice(1), { stdio: 'ignore', cwd });
+    const upAt = Date.now();
+    await until('readiness to come back', async () => (await checkStatus('-r', statusFile)).code === 0, 90_000, log);
+    t.diagnostic(`ready again ${Date.now() - upAt} ms after the API server's etcd was started again`);
+
+    // The Node watch's resume point compacted away: a Node deleted afterwards is still seen at once.
+    await setGrace('1h');
+    await kubectlJSON(['create', '-f', '-'], { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n3' } });
+    await kubectlJSON(['create', '-f', '-'], pod('on-n3', 'n3'));
+    const ip = await allocate('on-n3', 'n3');
+    await setPodIP('on-n3', ip);
+    await sleep(1500); // the watch has seen n3: its resume point is n3's creation or later
+    await api.kubectl(['create', 'configmap', 'bump1', '-n', 'shop']);
+    await api.kubectl(['create', 'configmap', 'bump2', '-n', 'shop']);
+    const latest = JSON.parse((await api.kubectl(['get', 'configmap', 'bump2', '-n', 'shop', '-o', 'json'])).stdout).metadata.resourceVersion as string;
+    const c = await new Promise<string>((resolve, reject) =>
+      execFile(api.binaries.etcdctl, ['--endpoints', api.etcdEndpoint, 'compact', latest], (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout))),
+    );
+    assert.match(c, /compacted revision/);
+    await until('the Node watch to meet 410 Gone and re-list', async () => /Node watch expired \(410 Gone\); re-listing/.test(output), 15_000, log);
+    t.diagnostic(`Node watch resumed after compaction at ${latest}: ${output.split('\n').find((l) => /Node watch expired/.test(l))?.slice(0, 200)}`);
+    await api.kubectl(['delete', 'node', 'n3']);
+    const t0 = Date.now();
+    await until("n3's address to be released", async () => !(await allocated(ip)), 10_000, log);
+    t.diagnostic(`deleted node's address released ${Date.now() - t0} ms after the deletion (grace period 1 h), after the 410`);
+    assert.equal(proc.pid, pid);
+    assert.equal(proc.exitCode, null);
+    const m = await scrape();
+    assert.match(m, /tortie_kube_controllers_restarts 0/);
+    assert.match(m, /tortie_kube_controllers_ready\{component="IPAMGarbageCollector"\} 1/);
+    assert.match(m, /tortie_kube_controllers_sync_failures_total\{controller="node"\} [1-9]/, 'the failed syncs of the outages are counted');
   });
 });

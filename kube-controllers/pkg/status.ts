@@ -20,12 +20,24 @@ export interface StatusDocument {
   pid: number;
   /** The longest time between writes (ms); a file older than this (×3) is a dead process. */
   heartbeatMs: number;
+  /**
+   * Earlier processes that wrote this file: the container's restarts within its pod (the file is
+   * on an emptyDir, which lives as long as the pod), counted at each start.
+   */
+  restarts?: number;
+  /** When this process started (ISO). */
+  started?: string;
   readiness: Record<string, ComponentStatus>;
 }
 
 export class StatusFile {
   private readonly readiness: Record<string, ComponentStatus> = {};
   private timer: NodeJS.Timeout | undefined;
+  /** Processes that wrote this file before this one (0 for the first). */
+  restarts = 0;
+  private started = '';
+  /** Called on every readiness change (e.g. to set a metric). */
+  onChange: ((component: string, s: ComponentStatus) => void) | undefined;
 
   constructor(
     readonly path: string,
@@ -38,6 +50,7 @@ export class StatusFile {
     const cur = this.readiness[component];
     if (cur && cur.ready === ready && cur.reason === reason) return;
     this.readiness[component] = { ready, reason: ready ? '' : reason, since: this.now().toISOString() };
+    this.onChange?.(component, this.readiness[component]);
     this.write();
   }
 
@@ -47,15 +60,26 @@ export class StatusFile {
 
   /** Writes the file (atomically: a probe never reads half a file). */
   write(): void {
-    const doc: StatusDocument = { updated: this.now().toISOString(), pid: process.pid, heartbeatMs: this.heartbeatMs, readiness: this.readiness };
+    const doc: StatusDocument = {
+      updated: this.now().toISOString(),
+      pid: process.pid,
+      heartbeatMs: this.heartbeatMs,
+      restarts: this.restarts,
+      started: this.started,
+      readiness: this.readiness,
+    };
     mkdirSync(dirname(this.path), { recursive: true });
     const tmp = `${this.path}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(doc, null, 2) + '\n');
     renameSync(tmp, this.path);
   }
 
-  /** Rewrites the file every heartbeat until stop(). */
+  /** Counts the restart (an earlier process's file: call before any set()), then rewrites the file every heartbeat until stop(). */
   start(): void {
+    // A file left by an earlier process of this pod: one more restart.
+    const prev = readDoc(this.path);
+    if (typeof prev !== 'string' && prev.pid !== process.pid) this.restarts = (prev.restarts ?? 0) + 1;
+    this.started = this.now().toISOString();
     this.write();
     this.timer = setInterval(() => {
       try {

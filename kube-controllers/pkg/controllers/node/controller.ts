@@ -8,7 +8,8 @@
 // sync (an API server or datastore that cannot be reached) marks the component not ready with the
 // error, and the next one is retried with backoff (0.5 s doubling to 30 s): the process never exits
 // for it.
-import { NotFoundError, type Backend } from '../../../../libcalico-go/lib/backend/api.js';
+import { CompactedError, NotFoundError, type Backend } from '../../../../libcalico-go/lib/backend/api.js';
+import { isExpired } from '../../../../libcalico-go/lib/backend/kubernetes/resync.js';
 import type { KubeClient } from '../../../../libcalico-go/lib/backend/kubernetes/client.js';
 import type { K8sList, K8sNode, K8sPod } from '../../../../libcalico-go/lib/backend/kubernetes/derived/k8s-objects.js';
 import { podIPNetworks } from '../../../../libcalico-go/lib/backend/kubernetes/derived/workloadendpoint.js';
@@ -26,12 +27,12 @@ import type { Pool } from '../../../../libcalico-go/lib/ipam/pools.js';
 import { type Logger, silentLogger } from '../../../../libcalico-go/lib/logutils/index.js';
 import { cidrContainsIP, cidrOverlaps, cidrSize, parseCIDR, parseIP } from '../../../../libcalico-go/lib/net/ip.js';
 import { type RunConfig, runConfigOf, syncPeriodMs } from '../../config.js';
+import { DATASTORE, KUBE_API } from '../../health.js';
 import { type GCFacts, type HandleRelease, IPAMGarbageCollector, NO_POOL, type PodFacts, podAllocationProblem, podKey, rowKey } from './ipam-gc.js';
 import type { IPAMMetrics } from './ipam-metrics.js';
 
 /** Readiness components (the status file's names). */
-export const KUBE_API = 'KubeAPIServer';
-export const DATASTORE = 'CalicoDatastore';
+export { DATASTORE, KUBE_API };
 /** The last sync's outcome (a sync can fail where the health probes pass, e.g. pods forbidden by RBAC). */
 export const IPAM_GC = 'IPAMGarbageCollector';
 
@@ -49,6 +50,8 @@ export interface NodeControllerDeps {
   setReady?: (component: string, ready: boolean, reason?: string) => void;
   /** Called with the run configuration after each successful read (e.g. to start the metrics server). */
   onConfig?: (c: RunConfig) => void | Promise<void>;
+  /** Called for each failed sync (a metric). */
+  onSyncFailed?: () => void;
   now?: () => number;
 }
 
@@ -289,7 +292,8 @@ export class NodeController {
   /** The node controller settings the last sync used (JSON), to sync again when they change. */
   private lastConfig: string | undefined;
 
-  private configChanged(kcc: Parameters<typeof runConfigOf>[0]): void {
+  /** The health checks' read of the KubeControllersConfiguration: syncs at once when the node controller's settings changed. */
+  configChanged(kcc: Parameters<typeof runConfigOf>[0]): void {
     let c: RunConfig;
     try {
       c = runConfigOf(kcc);
@@ -343,6 +347,7 @@ export class NodeController {
         }
       } catch (e) {
         failures++;
+        this.deps.onSyncFailed?.();
         const component = e instanceof APIFailure ? e.component : DATASTORE;
         const msg = e instanceof APIFailure ? ((e.err as Error)?.message ?? String(e.err)) : (e as Error).message;
         this.ready(component, false, msg);
@@ -354,57 +359,52 @@ export class NodeController {
   }
 
   /**
-   * Checks both APIs every `intervalMs` (as calico-kube-controllers' health checks do), so
-   * readiness follows an outage and its end between syncs: GET /version on the Kubernetes API, a
-   * read of the KubeControllersConfiguration on the datastore. Returns when `signal` aborts.
-   */
-  async healthChecks(signal: AbortSignal, intervalMs: number): Promise<void> {
-    while (!signal.aborted) {
-      await Promise.all([
-        this.deps.kube.request('GET', '/version').then(
-          () => this.ready(KUBE_API, true),
-          (e: Error) => this.ready(KUBE_API, false, e.message),
-        ),
-        this.resources.get('KubeControllersConfiguration', 'default').then(
-          (kcc) => {
-            this.ready(DATASTORE, true);
-            this.configChanged(kcc);
-          },
-          (e: Error) => this.ready(DATASTORE, false, e.message),
-        ),
-      ]);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, intervalMs);
-        function done() {
-          clearTimeout(t);
-          signal.removeEventListener('abort', done);
-          resolve();
-        }
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
-  }
-
-  /**
-   * Watches Kubernetes Nodes and triggers a sync when one is deleted. Re-watches after any end or
-   * error (with a pause); returns when `signal` aborts.
+   * Watches Kubernetes Nodes and triggers a sync when one is deleted. A stream the server ends is
+   * resumed from the last resourceVersion seen; a resume point that expired (410 Gone) or a failed
+   * watch re-lists, and a re-list triggers a sync (a deletion inside the gap would otherwise wait
+   * for the next period). Returns when `signal` aborts; never throws.
    */
   async watchNodes(signal: AbortSignal): Promise<void> {
+    let rv: string | undefined;
+    let first = true;
     while (!signal.aborted) {
+      let pause = 0;
+      const started = Date.now();
       try {
-        const list = await this.deps.kube.request<K8sList<K8sNode>>('GET', '/api/v1/nodes', { query: { limit: '1' } });
-        const rv = list.metadata?.resourceVersion;
+        if (rv === undefined) {
+          const list = await this.deps.kube.request<K8sList<K8sNode>>('GET', '/api/v1/nodes', { query: { limit: '1' } });
+          rv = list.metadata?.resourceVersion;
+          if (!first) this.trigger();
+          first = false;
+        }
         for await (const ev of this.deps.kube.watch('/api/v1/nodes', { resourceVersion: rv }, signal)) {
+          if (ev.type === 'ERROR') {
+            const st = ev.object as { code?: number; reason?: string; message?: string };
+            if (isExpired(st)) this.log.info('Node watch expired (410 Gone); re-listing', { resourceVersion: rv ?? '', error: st.message ?? '' });
+            else this.log.warn('Node watch error; re-listing', { error: st.message ?? JSON.stringify(st) });
+            rv = undefined;
+            break;
+          }
+          const next = (ev.object as K8sNode).metadata?.resourceVersion;
+          if (next) rv = next;
           if (ev.type === 'DELETED') {
             this.log.info('Kubernetes Node deleted; syncing IPAM', { node: (ev.object as K8sNode).metadata?.name ?? '' });
             this.trigger();
           }
-          if (ev.type === 'ERROR') break;
         }
       } catch (e) {
-        this.log.debug('Node watch failed; re-watching', { error: (e as Error).message });
+        if (e instanceof CompactedError) {
+          this.log.info('Node watch expired (410 Gone); re-listing', { resourceVersion: rv ?? '', error: (e as Error).message });
+          rv = undefined;
+        } else {
+          // The API server is unreachable: resume from the same point once it is back.
+          this.log.debug('Node watch failed; re-watching', { error: (e as Error).message });
+          pause = 1000;
+        }
       }
-      if (!signal.aborted) await new Promise((r) => setTimeout(r, 1000));
+      // A stream that ends at once again and again must not spin.
+      if (pause === 0 && rv !== undefined && Date.now() - started < 500) pause = 500;
+      if (!signal.aborted && pause > 0) await new Promise((r) => setTimeout(r, pause));
     }
   }
 }
