@@ -466,7 +466,7 @@ describe('tortie-kube-controllers on the etcd datastore: Calico\'s etcd-mode con
     assert.equal(metric(m, 'tortie_kube_controllers_restarts'), 0);
     assert.equal((await checkStatus('-r')).code, 0);
   });
-  it('after all the outages, the IPAM garbage collector works on etcd: a deleted node\'s address goes at once, a live pod\'s stays', async (t) => {
+  it('after all the outages, the node controller works on etcd: a deleted node\'s address and Calico Node go at once; a live pod\'s address and other Calico Nodes stay', async (t) => {
     const ipam = new IPAM(store, { selects: () => true });
     await resources.create({ apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name: 'default-ipv4-ippool' }, spec: { cidr: '10.244.0.0/16', blockSize: 26 } });
     const allocate = async (node: string, pod: string) =>
@@ -475,12 +475,19 @@ describe('tortie-kube-controllers on the etcd datastore: Calico\'s etcd-mode con
     const live = await allocate('n1', 'web-0');
     await kubectl(['patch', 'pod', 'web-0', '-n', 'shop', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { podIP: live, podIPs: [{ ip: live }] } })]);
     await kubectlJSON(['create', '-f', '-'], { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n9' } });
+    // Calico Nodes: n9 and n1 name their Kubernetes node (orchRefs, as calico/node's CALICO_K8S_NODE_REF sets); bare names none.
+    for (const [name, refs] of [['n9', true], ['n1', true], ['bare', false]] as const) {
+      await resources.create({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name }, spec: refs ? { orchRefs: [{ orchestrator: 'k8s', nodeName: name }] } : {} });
+    }
     const leaked = await allocate('n9', 'on-n9');
     await sleep(1500);
     await kubectl(['delete', 'node', 'n9']);
     const t0 = Date.now();
     await until("the deleted node's address to be released", async () => (await ipam.assignment(leaked)) === null, 15_000, log);
     t.diagnostic(`deleted node's address released from etcd ${Date.now() - t0} ms after the Node was deleted (grace period 15 m)`);
+    await until('the Calico Node n9 to be deleted', async () => (await etcdGet(`${R}/nodes/n9`)) === null, 10_000, log);
+    assert.ok(await etcdGet(`${R}/nodes/n1`), 'a Calico Node whose Kubernetes Node exists stays');
+    assert.ok(await etcdGet(`${R}/nodes/bare`), 'a Calico Node without a Kubernetes orchRef is never deleted');
     await sleep(2000);
     assert.ok((await ipam.assignment(live)) !== null, 'a live pod keeps its address');
     assert.equal(proc.pid !== undefined && proc.exitCode === null, true);

@@ -57,6 +57,9 @@ export async function startControllers(opts: StartOptions = {}): Promise<Running
   // A request that hangs (an API server that accepts but does not answer) fails in 10 s, not 30.
   kube.timeoutMs = 10_000;
   const store: Backend = await openBackend(ds);
+  // The Kubernetes datastore's own client: the same 10 s limit, so an outage shows within it.
+  const storeClient = store.type === 'kubernetes' ? (store as Backend & { client?: KubeClient }).client : undefined;
+  if (storeClient) storeClient.timeoutMs = 10_000;
   const resources = new ResourceClient(store);
 
   // On the Kubernetes datastore the API server derives profiles, Kubernetes policies and endpoints

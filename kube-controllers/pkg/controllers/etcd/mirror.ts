@@ -11,7 +11,7 @@
 // next full resync. A full resync deletes the objects this controller owns (by name prefix) that
 // no Kubernetes object gives any more, and nothing else. Any failure (API server or etcd down, a
 // watch that cannot resume) ends the cycle: the controller is not ready with the reason, waits
-// (0.5 s doubling to 30 s) and starts again with a full resync; the process never exits for it.
+// (0.5 s doubling to 5 s) and starts again with a full resync; the process never exits for it.
 //
 // Owning controllers (namespace, serviceaccount, policy) create, update and delete their objects.
 // The workloadendpoint controller only updates endpoints the CNI plugin created (labels and
@@ -98,6 +98,13 @@ function canonical(v: unknown): string {
 const content = (r: Resource) => canonical({ labels: r.metadata.labels ?? {}, spec: r.spec ?? {} });
 
 class Retry extends Error {}
+
+/**
+ * The longest wait between attempts after failures: a failed list is one refused or timed-out
+ * request, so retrying every 5 s costs an API server nothing, and the controller is back within
+ * 5 s of the end of an outage.
+ */
+export const MAX_BACKOFF_MS = 5000;
 
 export class MirrorController {
   private readonly resources: ResourceClient;
@@ -266,7 +273,7 @@ export class MirrorController {
         this.ready(false, msg);
         this.deps.counters?.failure(this.spec.controller);
         this.log.warn('Sync failed; retrying with a full resync', { error: msg, attempt: failures });
-        await sleep(Math.min(30_000, 500 * 2 ** Math.min(failures - 1, 6)), signal);
+        await sleep(Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(failures - 1, 6)), signal);
       } finally {
         clearTimeout(timer);
         signal.removeEventListener('abort', stop);

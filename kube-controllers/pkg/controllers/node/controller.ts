@@ -13,7 +13,7 @@ import { isExpired } from '../../../../libcalico-go/lib/backend/kubernetes/resyn
 import type { KubeClient } from '../../../../libcalico-go/lib/backend/kubernetes/client.js';
 import type { K8sList, K8sNode, K8sPod } from '../../../../libcalico-go/lib/backend/kubernetes/derived/k8s-objects.js';
 import { podIPNetworks } from '../../../../libcalico-go/lib/backend/kubernetes/derived/workloadendpoint.js';
-import { ResourceClient } from '../../../../libcalico-go/lib/clientv3/resources.js';
+import { ResourceClient, ResourceError } from '../../../../libcalico-go/lib/clientv3/resources.js';
 import {
   type Allocation,
   allocationNode,
@@ -67,6 +67,8 @@ export interface SyncReport {
   affinitiesReleased: string[];
   /** The datastore was locked (ClusterInformation datastoreReady=false): nothing was released. */
   locked?: boolean;
+  /** Calico Nodes deleted because their Kubernetes Node is gone (etcd datastore only). */
+  nodesDeleted: string[];
 }
 
 /** Marks which API a failure came from, for readiness. */
@@ -210,6 +212,7 @@ export class NodeController {
       released: [],
       revalidated: [],
       affinitiesReleased: [],
+      nodesDeleted: [],
     };
     for (const c of result.classified) {
       if (c.verdict === 'candidate') this.log.debug('Candidate IP leak', { ip: c.allocation.ip, handle: c.allocation.handle, reason: c.reason });
@@ -243,6 +246,7 @@ export class NodeController {
       for (const c of r.released) report.affinitiesReleased.push(`${host} ${c}`);
       if (r.released.length > 0) this.log.info('Released the block affinities of a deleted node', { node: host, blocks: r.released.join(','), kept: r.kept.join(',') });
     }
+    if (this.deps.store.type === 'etcdv3' && !locked) report.nodesDeleted = await this.deleteGoneNodes(nodes);
     for (const { host, cidr } of result.actions.releaseBlockAffinities) {
       if (await on(DATASTORE, this.ipam.releaseBlockAffinity(host, cidr, { mustBeEmpty: true }))) {
         report.affinitiesReleased.push(`${host} ${cidr}`);
@@ -269,6 +273,32 @@ export class NodeController {
     this.deps.metrics?.update(stats, pools.map((p: Pool) => ({ name: p.name, size: Number(cidrSize(p.cidr)) })));
     this.syncs++;
     return report;
+  }
+
+  /**
+   * On the etcd datastore (Calico's node controller, etcd mode): deletes each Calico Node whose
+   * `spec.orchRefs` names a Kubernetes node (orchestrator `k8s`) that no longer exists, read again
+   * just before, with the revision as precondition. Nodes without a k8s orchRef (hosts outside
+   * Kubernetes) are never deleted. Their addresses and blocks are the garbage collector's.
+   */
+  private async deleteGoneNodes(k8sNodes: Set<string>): Promise<string[]> {
+    const deleted: string[] = [];
+    for (const n of await on(DATASTORE, this.resources.list('Node'))) {
+      const refs = ((n.spec as { orchRefs?: { orchestrator?: string; nodeName?: string }[] } | undefined)?.orchRefs ?? []).filter((r) => r.orchestrator === 'k8s' && r.nodeName);
+      if (refs.length === 0) continue;
+      const k8sName = refs[0].nodeName!;
+      if (k8sNodes.has(k8sName) || (await on(KUBE_API, this.nodeExists(k8sName)))) continue;
+      try {
+        await on(DATASTORE, this.resources.delete('Node', n.metadata.name, undefined, n.metadata.resourceVersion));
+      } catch (e) {
+        if (!(e instanceof APIFailure && e.err instanceof ResourceError)) throw e;
+        this.log.info('Not deleting the Calico Node: it changed or went meanwhile', { node: n.metadata.name, error: e.err.message });
+        continue;
+      }
+      deleted.push(n.metadata.name);
+      this.log.info('Deleted the Calico Node of a deleted Kubernetes Node', { node: n.metadata.name, k8sNode: k8sName });
+    }
+    return deleted;
   }
 
   /** Releases one confirmed leak, guarded by its handle and sequence number; false when it changed meanwhile. */
