@@ -285,8 +285,8 @@ export class NodeController {
     const deleted: string[] = [];
     for (const n of await on(DATASTORE, this.resources.list('Node'))) {
       const refs = ((n.spec as { orchRefs?: { orchestrator?: string; nodeName?: string }[] } | undefined)?.orchRefs ?? []).filter((r) => r.orchestrator === 'k8s' && r.nodeName);
-      if (refs.length === 0) continue;
-      const k8sName = refs[0].nodeName!;
+      const k8sName = refs[0]?.nodeName;
+      if (!k8sName) continue;
       if (k8sNodes.has(k8sName) || (await on(KUBE_API, this.nodeExists(k8sName)))) continue;
       try {
         await on(DATASTORE, this.resources.delete('Node', n.metadata.name, undefined, n.metadata.resourceVersion));
