@@ -8,6 +8,7 @@ import { cmdIpamCheck, cmdIpamConfigure, cmdIpamRelease, cmdIpamShow } from '../
 import { NODE_USAGE, cmdNodeChecksystem, cmdNodeStatus } from '../commands/node.js';
 import { POLICY_USAGE, cmdPolicy } from '../commands/policy.js';
 import { type Io, cmdApply, cmdCreate, cmdDelete, cmdGet, cmdLabel, cmdPatch, cmdReplace } from '../commands/resources.js';
+import { TRACE_USAGE, cmdTrace } from '../commands/trace.js';
 import { cmdVersion } from '../commands/version.js';
 
 const USAGE = `Usage:
@@ -32,6 +33,8 @@ const USAGE = `Usage:
                  what is wrong (drift, routes, restarts, MTU, odd nodes, BGP, IPAM).
     policy       Explain policy: "policy explain SRC DST [PORT/PROTO]" tells whether a
                  packet is allowed and which tier, policy and rule decides.
+    trace        The path of a packet: "trace SRC DST [PORT/PROTO]" shows it hop by hop
+                 (veths, routes, next nodes, policy at each end) and where it would drop.
     version      Display the version of this binary.
 
 Options:
@@ -146,6 +149,11 @@ async function main(argv: string[]): Promise<void> {
     const p = parseArgs(rest, COMMON);
     if (flag(p, 'help') === 'true') return io.out(POLICY_USAGE);
     return withStore(p, (s) => cmdPolicy(s, p, io));
+  }
+  if (verb === 'trace') {
+    const p = parseArgs(rest, [...COMMON, { name: 'output', short: 'o', value: true }]);
+    if (flag(p, 'help') === 'true') return io.out(TRACE_USAGE);
+    return withStore(p, (s) => cmdTrace(s, p, io));
   }
   if (verb === 'version') {
     const p = parseArgs(rest, [...COMMON, { name: 'client' }, { name: 'poll', value: true }]);
