@@ -5,6 +5,7 @@ import { parseExpectation } from '../../libcalico-go/lib/policy/matrix.js';
 import { caseFiles } from '../../libcalico-go/lib/policy/truth-table.js';
 import { runConnectivity } from '../../libcalico-go/lib/connectivity/plan.js';
 import { LabDriver } from '../pkg/connectivity.js';
+import { liveTrace } from '../pkg/trace-live.js';
 import { FAULTS, breakFault, healFault, parseFault } from '../pkg/faults.js';
 import * as lab from '../pkg/lab.js';
 import { parseDuration } from '../pkg/readiness.js';
@@ -277,6 +278,14 @@ async function main(argv: string[]): Promise<number> {
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onInt);
       }
+    }
+    case 'trace': {
+      allowOnly(p);
+      const [name, src, dst, pp, ...extra] = p.positional;
+      if (!name || !src || !dst || extra.length > 0) throw new UsageError('trace N SRC DST [PORT/PROTO]');
+      const r = await liveTrace(name, src, dst, pp);
+      process.stdout.write(r.text);
+      return r.agrees ? 0 : 1;
     }
     case 'kubectl': {
       allowOnly(p);
