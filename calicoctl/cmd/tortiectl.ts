@@ -4,6 +4,7 @@ import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { type FlagSpec, type ParsedArgs, UsageError, flag, parseArgs } from '../commands/args.js';
 import { connect } from '../commands/client.js';
 import { CLUSTER_USAGE, cmdCluster } from '../commands/cluster.js';
+import { CONNECTIVITY_USAGE, cmdConnectivity } from '../commands/connectivity.js';
 import { cmdIpamCheck, cmdIpamConfigure, cmdIpamRelease, cmdIpamShow } from '../commands/ipam.js';
 import { NODE_USAGE, cmdNodeChecksystem, cmdNodeStatus } from '../commands/node.js';
 import { POLICY_USAGE, cmdPolicy } from '../commands/policy.js';
@@ -33,6 +34,8 @@ const USAGE = `Usage:
                  what is wrong (drift, routes, restarts, MTU, odd nodes, BGP, IPAM).
     policy       Explain policy: "policy explain SRC DST [PORT/PROTO]" tells whether a
                  packet is allowed and which tier, policy and rule decides.
+    connectivity Test the network end to end: "connectivity test" deploys probe Pods on every
+                 node (Kubernetes datastore) and checks pod↔pod, host↔pod, Service, MTU, policy.
     trace        The path of a packet: "trace SRC DST [PORT/PROTO]" shows it hop by hop
                  (veths, routes, next nodes, policy at each end) and where it would drop.
     version      Display the version of this binary.
@@ -149,6 +152,11 @@ async function main(argv: string[]): Promise<void> {
     const p = parseArgs(rest, COMMON);
     if (flag(p, 'help') === 'true') return io.out(POLICY_USAGE);
     return withStore(p, (s) => cmdPolicy(s, p, io));
+  }
+  if (verb === 'connectivity') {
+    const p = parseArgs(rest, [...COMMON, { name: 'json' }, { name: 'image', value: true }]);
+    if (flag(p, 'help') === 'true') return io.out(CONNECTIVITY_USAGE);
+    return cmdConnectivity(p, io, () => connect(flag(p, 'config'), process.env));
   }
   if (verb === 'trace') {
     const p = parseArgs(rest, [...COMMON, { name: 'output', short: 'o', value: true }]);

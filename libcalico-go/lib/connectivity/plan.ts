@@ -289,7 +289,7 @@ export async function runConnectivity(driver: ConnectivityDriver, opts: RunOptio
       if (check.stage !== stage) {
         await driver.policy(check.stage);
         stage = check.stage;
-        say(`policy: ${stage === 'deny' ? `default deny ingress in ${PROBE_NAMESPACE}` : `plus allow ingress from role=client`} (enforced on every node)\n`);
+        say(`policy: ${stage === 'deny' ? `default deny ingress in ${PROBE_NAMESPACE}` : `plus allow ingress from role=client`}\n`);
       }
       const c0 = Date.now();
       const { reached, observed } = await driver.send(check);
