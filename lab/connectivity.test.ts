@@ -94,7 +94,7 @@ describe('tortie-lab connectivity and trace', { skip }, () => {
       assert.equal(bad.length, 3, r.stdout);
       // mtu: both full-size DF checks, naming the small link and what the kernel said.
       assert.equal(bad.filter((l) => l.includes('full-size packet, DF set')).length, 2, r.stdout);
-      assert.match(r.stdout, /MTU: pod packets are up to 1500 bytes; .*node2 eth0 mtu 1400/);
+      assert.match(r.stdout, /MTU: pod packets are up to 1500 bytes; .*node2 eth0 mtu 1400 — a link smaller than that drops/);
       // node2 → node1: the kernel says why (ICMP from node2's forwarding, or ping's local error once the path MTU is cached)
       assert.match(r.stdout, /Frag needed and DF set \(mtu = 1400\)|message too long, mtu=1400/);
       assert.match(r.stdout, /sent: ping -c 1 -M do -s 1472 /);

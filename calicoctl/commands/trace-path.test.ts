@@ -66,7 +66,9 @@ describe('trace path', () => {
 
   it('VXLAN: the route names vxlan.calico and the next node is entered through it', () => {
     const f = facts();
-    f.nodes[0]!.routes![1] = { destination: '10.1.2.0/24', gateway: '10.0.0.12', interface: 'vxlan.calico', source: 'Static' };
+    // The next hop is the other node's VTEP address, not its underlay address.
+    f.nodes[1]!.vxlanAddress = '10.1.2.0';
+    f.nodes[0]!.routes![1] = { destination: '10.1.2.0/24', gateway: '10.1.2.0', interface: 'vxlan.calico', source: 'Kernel' };
     const t = tracePath(f, 'ns/a', 'ns/b', { protocol: 'TCP', port: 80 });
     assert.deepEqual(ifaces(t), ['n1 cali-a in', 'n1 vxlan.calico out', 'n2 vxlan.calico in', 'n2 cali-b out']);
     assert.ok(t.hops.some((h) => /proto vxlan\.calico/.test(h.what)));

@@ -25,6 +25,8 @@ export interface TraceRoute {
 export interface TraceNode {
   name: string;
   address?: string;
+  /** Its VXLAN tunnel (VTEP) address, the next hop of the other nodes' vxlan.calico routes. */
+  vxlanAddress?: string;
   /** From its CalicoNodeStatus; absent when the node does not report. */
   routes?: TraceRoute[];
   podMtu?: number;
@@ -166,7 +168,7 @@ export function tracePath(f: TraceFacts, srcText: string, dstText: string, p: { 
     if (r.gateway === 'blackhole') {
       return drop('blackhole', at.name, 'route (main)', `${r.destination} is ${at.name}'s own block (blackhole): no workload has ${dst.ip} here${dst.ep ? ` (the datastore puts ${dst.ep.key} on ${dst.ep.node})` : ''}`);
     }
-    const next = f.nodes.find((n) => n.address === r.gateway);
+    const next = f.nodes.find((n) => n.address === r.gateway || (n.vxlanAddress !== undefined && n.vxlanAddress === r.gateway));
     const vxlan = r.interface === 'vxlan.calico';
     hops.push({
       node: at.name,

@@ -65,7 +65,8 @@ export async function readTraceFacts(store: Backend): Promise<TraceFacts> {
           peer: typeof obj(r.learnedFrom).peerIP === 'string' ? String(obj(r.learnedFrom).peerIP) : undefined,
         }))
       : undefined;
-    return { name: n.metadata.name, address, routes, podMtu: nf?.t.mtu?.pod, underlayMtu: nf?.t.mtu?.underlay, underlayIf: nf?.t.mtu?.underlayInterface };
+    const vxlan = obj(n.spec).ipv4VXLANTunnelAddr;
+    return { name: n.metadata.name, address, vxlanAddress: typeof vxlan === 'string' ? vxlan : undefined, routes, podMtu: nf?.t.mtu?.pod, underlayMtu: nf?.t.mtu?.underlay, underlayIf: nf?.t.mtu?.underlayInterface };
   });
   const blocks = aff.items.flatMap((kv) => {
     const a = parseAffinityKey(kv.key);

@@ -154,7 +154,8 @@ export class LabDriver implements ConnectivityDriver {
       const r = await run([IP, '-n', n.ns, 'route', 'get', ip]);
       return (r.stdout || r.stderr).trim().split('\n')[0]!.replace(/\s+/g, ' ');
     };
-    lines.push(`route on ${srcNode.name}: ip route get ${check.toIp} → ${await routeGet(srcNode, check.toIp)}`);
+    const srcRoute = await routeGet(srcNode, check.toIp);
+    lines.push(`route on ${srcNode.name}: ip route get ${check.toIp} → ${srcRoute}`);
     if (dstNodeName && dstNodeName !== srcNode.name) {
       const dn = this.node(dstNodeName);
       lines.push(`route on ${dn.name}: ip route get ${check.toIp} → ${await routeGet(dn, check.toIp)}`);
@@ -166,7 +167,10 @@ export class LabDriver implements ConnectivityDriver {
         const [l] = JSON.parse(r.stdout || '[{}]') as { mtu?: number }[];
         mtus.push(`${name} eth0 mtu ${l?.mtu ?? '?'}`);
       }
-      lines.push(`MTU: pod packets are up to ${(check.size ?? 0) + 28} bytes; ${mtus.join(', ')} — a link smaller than the pod MTU drops full-size packets (set the pod MTU to the smallest underlay MTU minus encapsulation)`);
+      const size = (check.size ?? 0) + 28;
+      const encap = / dev vxlan\.calico /.test(` ${srcRoute} `) ? 50 : 0;
+      const onWire = encap ? ` (+${encap} VXLAN = ${size + encap} on the underlay)` : '';
+      lines.push(`MTU: pod packets are up to ${size} bytes${onWire}; ${mtus.join(', ')} — a link smaller than that drops full-size packets (set the pod MTU to the smallest underlay MTU minus encapsulation)`);
     }
     if (check.to.kind !== 'service') {
       const src = check.from.kind === 'host' ? srcNode.address : this.probes.find((p) => p.key === (check.from as { key: string }).key)!.ip;
