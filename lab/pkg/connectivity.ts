@@ -159,6 +159,12 @@ export class LabDriver implements ConnectivityDriver {
     if (dstNodeName && dstNodeName !== srcNode.name) {
       const dn = this.node(dstNodeName);
       lines.push(`route on ${dn.name}: ip route get ${check.toIp} → ${await routeGet(dn, check.toIp)}`);
+      // The kernel's next hop against where the destination is: a route to the wrong node.
+      const via = / via (\S+) /.exec(` ${srcRoute} `)?.[1];
+      const dev = / dev (\S+) /.exec(` ${srcRoute} `)?.[1];
+      const viaNode = s.plan.nodes.find((n) => n.address === via);
+      if (via && via !== dn.address && dev === 'eth0') lines.push(`WRONG NEXT HOP: ${srcNode.name} sends to ${via}${viaNode ? ` (${viaNode.name})` : ''}, but ${check.toIp} is on ${dn.name} (${dn.address}): a block routed by two nodes? (tortiectl cluster check)`);
+      else if (dev && dev !== 'eth0' && dev !== 'vxlan.calico') lines.push(`WRONG DEVICE: ${srcNode.name} sends ${check.toIp} to its own ${dev}, but it is on ${dn.name} (${dn.address})`);
     }
     if (check.group === 'mtu' || check.df) {
       const mtus: string[] = [];

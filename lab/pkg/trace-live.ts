@@ -136,9 +136,10 @@ export async function liveTrace(lab: string, src: string, dst: string, pp: strin
     const seen = dumps.flatMap((d) => parseTcpdump(d.node, d.out));
     const p = new Set(predicted.map(key));
     const sn = new Set(seen.map(key));
-    const rows = [...predicted, ...seen.filter((x) => !p.has(key(x)))].map(
-      (x) => `  ${x.node.padEnd(12)} ${x.iface.padEnd(16)} ${x.dir.padEnd(4)} ${p.has(key(x)) ? 'predicted' : 'NOT predicted'}, ${sn.has(key(x)) ? 'seen' : 'NOT seen'}`,
-    );
+    const all = [...predicted, ...seen.filter((x) => !p.has(key(x)))];
+    const wn = Math.max(12, ...all.map((x) => x.node.length));
+    const wi = Math.max(16, ...all.map((x) => x.iface.length));
+    const rows = all.map((x) => `  ${x.node.padEnd(wn)} ${x.iface.padEnd(wi)} ${x.dir.padEnd(4)} ${p.has(key(x)) ? 'predicted' : 'NOT predicted'}, ${sn.has(key(x)) ? 'seen' : 'NOT seen'}`);
     const agrees = p.size === sn.size && [...p].every((k) => sn.has(k));
     const text =
       table.stdout +
