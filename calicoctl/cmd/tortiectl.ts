@@ -4,10 +4,12 @@ import type { Backend } from '../../libcalico-go/lib/backend/api.js';
 import { type FlagSpec, type ParsedArgs, UsageError, flag, parseArgs } from '../commands/args.js';
 import { connect } from '../commands/client.js';
 import { CLUSTER_USAGE, cmdCluster } from '../commands/cluster.js';
+import { CONNECTIVITY_USAGE, cmdConnectivity } from '../commands/connectivity.js';
 import { cmdIpamCheck, cmdIpamConfigure, cmdIpamRelease, cmdIpamShow } from '../commands/ipam.js';
 import { NODE_USAGE, cmdNodeChecksystem, cmdNodeStatus } from '../commands/node.js';
 import { POLICY_USAGE, cmdPolicy } from '../commands/policy.js';
 import { type Io, cmdApply, cmdCreate, cmdDelete, cmdGet, cmdLabel, cmdPatch, cmdReplace } from '../commands/resources.js';
+import { TRACE_USAGE, cmdTrace } from '../commands/trace.js';
 import { cmdVersion } from '../commands/version.js';
 
 const USAGE = `Usage:
@@ -32,6 +34,10 @@ const USAGE = `Usage:
                  what is wrong (drift, routes, restarts, MTU, odd nodes, BGP, IPAM).
     policy       Explain policy: "policy explain SRC DST [PORT/PROTO]" tells whether a
                  packet is allowed and which tier, policy and rule decides.
+    connectivity Test the network end to end: "connectivity test" deploys probe Pods on every
+                 node (Kubernetes datastore) and checks pod↔pod, host↔pod, Service, MTU, policy.
+    trace        The path of a packet: "trace SRC DST [PORT/PROTO]" shows it hop by hop
+                 (veths, routes, next nodes, policy at each end) and where it would drop.
     version      Display the version of this binary.
 
 Options:
@@ -147,6 +153,16 @@ async function main(argv: string[]): Promise<void> {
     const p = parseArgs(rest, COMMON);
     if (flag(p, 'help') === 'true') return io.out(POLICY_USAGE);
     return withStore(p, (s) => cmdPolicy(s, p, io));
+  }
+  if (verb === 'connectivity') {
+    const p = parseArgs(rest, [...COMMON, { name: 'json' }, { name: 'image', value: true }]);
+    if (flag(p, 'help') === 'true') return io.out(CONNECTIVITY_USAGE);
+    return cmdConnectivity(p, io, () => connect(flag(p, 'config'), process.env));
+  }
+  if (verb === 'trace') {
+    const p = parseArgs(rest, [...COMMON, { name: 'output', short: 'o', value: true }]);
+    if (flag(p, 'help') === 'true') return io.out(TRACE_USAGE);
+    return withStore(p, (s) => cmdTrace(s, p, io));
   }
   if (verb === 'version') {
     const p = parseArgs(rest, [...COMMON, { name: 'client' }, { name: 'poll', value: true }]);

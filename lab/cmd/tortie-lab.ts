@@ -3,6 +3,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseExpectation } from '../../libcalico-go/lib/policy/matrix.js';
 import { caseFiles } from '../../libcalico-go/lib/policy/truth-table.js';
+import { runConnectivity } from '../../libcalico-go/lib/connectivity/plan.js';
+import { LabDriver } from '../pkg/connectivity.js';
+import { liveTrace } from '../pkg/trace-live.js';
 import { FAULTS, breakFault, healFault, parseFault } from '../pkg/faults.js';
 import * as lab from '../pkg/lab.js';
 import { parseDuration } from '../pkg/readiness.js';
@@ -28,6 +31,8 @@ const USAGE = `Usage:
   tortie-lab ctl N [--node NODE] [--wait D | --no-wait] -- TORTIECTL-ARGS...
   tortie-lab break N FAULT [--node NODE]   (FAULT: ${FAULTS.join(', ')}; default node: the last)
   tortie-lab heal N FAULT                  (undoes exactly what break did)
+  tortie-lab connectivity N [--json]        (probe pods on every node: pod↔pod, host↔pod, full-size DF packets, policy deny/allow; all removed after)
+  tortie-lab trace N SRC DST [PORT/PROTO]  (tortiectl trace's prediction, then a real packet: the interfaces it was seen on)
   tortie-lab down N
   tortie-lab list
 
@@ -254,6 +259,33 @@ async function main(argv: string[]): Promise<number> {
       if (verb === 'break') await breakFault(name!, parseFault(fault!), { node: str(p, 'node') }, log);
       else await healFault(name!, parseFault(fault!), log);
       return 0;
+    }
+    case 'connectivity': {
+      allowOnly(p, 'json');
+      const [name] = need(p, 1, 'connectivity N');
+      const ac = new AbortController();
+      const onInt = () => {
+        process.stderr.write('tortie-lab: interrupted; removing the probes after the current check\n');
+        ac.abort();
+      };
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onInt);
+      try {
+        const json = p.flags.has('json');
+        const r = await runConnectivity(new LabDriver(name!, json ? () => undefined : log), { out: (t) => process.stdout.write(t), json, signal: ac.signal });
+        return r.ok ? 0 : 1;
+      } finally {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onInt);
+      }
+    }
+    case 'trace': {
+      allowOnly(p);
+      const [name, src, dst, pp, ...extra] = p.positional;
+      if (!name || !src || !dst || extra.length > 0) throw new UsageError('trace N SRC DST [PORT/PROTO]');
+      const r = await liveTrace(name, src, dst, pp);
+      process.stdout.write(r.text);
+      return r.agrees ? 0 : 1;
     }
     case 'kubectl': {
       allowOnly(p);

@@ -93,6 +93,12 @@ function ctlArgv(s: LabState, node?: NodePlan): { argv: string[]; env: NodeJS.Pr
   return { argv: [BIN('tortiectl'), ...cfg], env };
 }
 
+/** tortiectl against the lab's datastore: its exit code and output, whatever the code. */
+export async function ctlRun(s: LabState, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { argv, env } = ctlArgv(s);
+  return run([...argv, ...args], { env, input });
+}
+
 export async function ctlCapture(s: LabState, args: string[], input?: string): Promise<string> {
   const { argv, env } = ctlArgv(s);
   const r = await run([...argv, ...args], { env, input });
