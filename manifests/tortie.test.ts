@@ -96,9 +96,9 @@ describe('manifests/tortie.yaml', () => {
     assert.deepEqual(parseProbeArgs(ready.slice(1))?.checks, ['-felix-ready', '-bird-ready']);
     // The pod network namespaces the runtime passes, seen by the agent as they appear.
     const mounts = new Map((agent.volumeMounts as Obj[]).map((m) => [m.mountPath, m]));
-    for (const p of ['/var/run/netns', '/run/containerd/netns']) assert.equal(mounts.get(p)?.mountPropagation, 'HostToContainer', p);
+    for (const p of ['/var/run/netns', '/run/containerd/io.containerd.grpc.v1.cri/netns']) assert.equal(mounts.get(p)?.mountPropagation, 'HostToContainer', p);
     const hostPaths = (spec.volumes as Obj[]).map((v) => v.hostPath?.path).sort();
-    assert.deepEqual(hostPaths, ['/etc/cni/net.d', '/lib/modules', '/opt/cni/bin', '/run/containerd/netns', '/run/xtables.lock', '/var/lib/tortie', '/var/log/tortie/cni', '/var/run/netns', '/var/run/tortie']);
+    assert.deepEqual(hostPaths, ['/etc/cni/net.d', '/lib/modules', '/opt/cni/bin', '/run/containerd/io.containerd.grpc.v1.cri/netns', '/run/xtables.lock', '/var/lib/tortie', '/var/log/tortie/cni', '/var/run/netns', '/var/run/tortie']);
   });
 
   it('every variable given to tortie-node is one it reads: its configuration takes them all without a warning', () => {
