@@ -76,7 +76,9 @@ function ctlArgv(s: LabState, node?: NodePlan): { argv: string[]; env: NodeJS.Pr
     // The API server is on the master node's underlay address; a node's agent files are at the
     // standard paths of its own mount namespace.
     if (node) {
-      Object.assign(env, { TORTIE_RUN_DIR: '/var/run/calico', TORTIE_STATE_DIR: '/var/lib/calico', NODENAME: node.name });
+      // The lab's stand-in agent uses Calico's directories; the manifest's DaemonSet Tortie's own.
+      const own = s.kube.cni === 'manifest';
+      Object.assign(env, { TORTIE_RUN_DIR: own ? '/var/run/tortie' : '/var/run/calico', TORTIE_STATE_DIR: own ? '/var/lib/tortie' : '/var/lib/calico', NODENAME: node.name });
       return { argv: [...kube.nodeEnter(s, node), BIN('tortiectl'), ...cfg], env };
     }
     const m = s.plan.nodes.find((n) => n.name === s.kube!.master)!;
