@@ -85,7 +85,7 @@ function libs(elf) {
 
 // ------------------------------------------------------------------ app: Tortie
 const APP = '/opt/tortie';
-const PRODUCT_DIRS = ['cni-plugin', 'node', 'felix', 'confd', 'libcalico-go', 'calicoctl'];
+const PRODUCT_DIRS = ['cni-plugin', 'node', 'felix', 'confd', 'libcalico-go', 'calicoctl', 'kube-controllers'];
 function walk(dir, rel, visit) {
   for (const n of fs.readdirSync(dir).sort()) {
     const abs = path.join(dir, n);
@@ -180,6 +180,7 @@ const BINS = {
   'tortie-node': { target: 'node/cmd/tortie-node.js', flags: ' --max-semi-space-size=1' },
   tortiectl: { target: 'calicoctl/cmd/tortiectl.js' },
   'tortie-install-cni': { target: 'cni-plugin/cmd/install.js' },
+  'tortie-kube-controllers': { target: 'kube-controllers/cmd/tortie-kube-controllers.js', flags: ' --max-semi-space-size=1' },
   tortie: { target: 'cni-plugin/cmd/tortie.js', cni: true },
   'tortie-ipam': { target: 'cni-plugin/cmd/tortie-ipam.js', cni: true },
 };

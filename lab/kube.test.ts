@@ -192,7 +192,7 @@ describe('tortie-lab up --kubernetes', { skip }, () => {
   it('bad input: a clear error naming the flag and value, and nothing made', async () => {
     const name = labName();
     for (const [args, want] of [
-      [['--kubernetes', '--cni', 'calico'], /--cni must be one of none, tortie, bridge, got calico/],
+      [['--kubernetes', '--cni', 'calico'], /--cni must be one of none, tortie, manifest, bridge, got calico/],
       [['--cni', 'tortie'], /--cni needs --kubernetes/],
       [['--kubernetes', '--datastore', 'etcd'], /--datastore does not apply to --kubernetes/],
     ] as const) {

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { loadAll } from 'js-yaml';
 import { parseAgentConfig } from '../node/pkg/config.js';
 import { parseProbeArgs } from '../node/pkg/probe.js';
+import { envSettings } from '../kube-controllers/pkg/config.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 type Obj = Record<string, any>;
@@ -57,16 +58,19 @@ describe('manifests/tortie.yaml', () => {
     const names = docs.filter((d) => d.kind !== 'CustomResourceDefinition').map((d) => `${d.kind}/${d.metadata.name}`);
     assert.deepEqual(names.sort(), [
       'ClusterRole/tortie-cni-plugin',
+      'ClusterRole/tortie-kube-controllers',
       'ClusterRole/tortie-node',
       'ClusterRoleBinding/tortie-cni-plugin',
+      'ClusterRoleBinding/tortie-kube-controllers',
       'ClusterRoleBinding/tortie-node',
       'ConfigMap/tortie-config',
       'DaemonSet/tortie-node',
+      'Deployment/tortie-kube-controllers',
       'ServiceAccount/tortie-cni-plugin',
       'ServiceAccount/tortie-kube-controllers',
       'ServiceAccount/tortie-node',
     ]);
-    for (const d of docs) if (['ServiceAccount', 'ConfigMap', 'DaemonSet'].includes(d.kind)) assert.equal(d.metadata.namespace, 'kube-system');
+    for (const d of docs) if (['ServiceAccount', 'ConfigMap', 'DaemonSet', 'Deployment'].includes(d.kind)) assert.equal(d.metadata.namespace, 'kube-system');
     assert.equal(docs.filter((d) => d.kind === 'CustomResourceDefinition').length, 19);
     assert.deepEqual(cm.data.calico_backend, 'bird');
     assert.deepEqual(cm.data.cluster_type, 'k8s,bgp');
@@ -96,9 +100,9 @@ describe('manifests/tortie.yaml', () => {
     assert.deepEqual(parseProbeArgs(ready.slice(1))?.checks, ['-felix-ready', '-bird-ready']);
     // The pod network namespaces the runtime passes, seen by the agent as they appear.
     const mounts = new Map((agent.volumeMounts as Obj[]).map((m) => [m.mountPath, m]));
-    for (const p of ['/var/run/netns', '/run/containerd/netns']) assert.equal(mounts.get(p)?.mountPropagation, 'HostToContainer', p);
+    for (const p of ['/var/run/netns', '/run/containerd/io.containerd.grpc.v1.cri/netns']) assert.equal(mounts.get(p)?.mountPropagation, 'HostToContainer', p);
     const hostPaths = (spec.volumes as Obj[]).map((v) => v.hostPath?.path).sort();
-    assert.deepEqual(hostPaths, ['/etc/cni/net.d', '/lib/modules', '/opt/cni/bin', '/run/containerd/netns', '/run/xtables.lock', '/var/lib/tortie', '/var/log/tortie/cni', '/var/run/netns', '/var/run/tortie']);
+    assert.deepEqual(hostPaths, ['/etc/cni/net.d', '/lib/modules', '/opt/cni/bin', '/run/containerd/io.containerd.grpc.v1.cri/netns', '/run/xtables.lock', '/var/lib/tortie', '/var/log/tortie/cni', '/var/run/netns', '/var/run/tortie']);
   });
 
   it('every variable given to tortie-node is one it reads: its configuration takes them all without a warning', () => {
@@ -126,5 +130,33 @@ describe('manifests/tortie.yaml', () => {
     for (const name of Object.keys(env)) assert.match(text, new RegExp(`['.]${name}\\b`), `tortie-install-cni reads ${name}`);
     assert.equal(env.CNI_CONF_NAME, '10-tortie.conflist');
     assert.equal(env.SLEEP, 'false');
+  });
+
+  it("tortie-kube-controllers: Calico's Deployment (one replica, Recreate, on the pod network), check-status probes, settings it accepts, its own least-privilege role", () => {
+    const dep = find('Deployment', 'tortie-kube-controllers')!;
+    const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+    assert.equal(dep.spec.replicas, 1);
+    assert.equal(dep.spec.strategy.type, 'Recreate');
+    const ps = dep.spec.template.spec as Obj;
+    assert.equal(ps.hostNetwork, undefined, 'a pod of the pod network, as in KDD calico.yaml');
+    assert.equal(ps.serviceAccountName, 'tortie-kube-controllers');
+    assert.equal(ps.priorityClassName, 'system-cluster-critical');
+    assert.deepEqual(dep.spec.selector.matchLabels, dep.spec.template.metadata.labels);
+    const c = (ps.containers as Obj[])[0]!;
+    assert.equal(c.image, `tortie.local/tortie:${version}`);
+    assert.deepEqual(c.command, ['/usr/bin/tortie-kube-controllers']);
+    assert.deepEqual(c.livenessProbe.exec.command, ['/usr/bin/tortie-kube-controllers', 'check-status', '-l']);
+    assert.deepEqual(c.readinessProbe.exec.command, ['/usr/bin/tortie-kube-controllers', 'check-status', '-r']);
+    const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, String(e.value)]));
+    assert.deepEqual(env, { ENABLED_CONTROLLERS: 'node', DATASTORE_TYPE: 'kubernetes' });
+    assert.deepEqual(envSettings(env).controllers, ['node'], 'ENABLED_CONTROLLERS is accepted');
+    // Its role: read Nodes/Pods, release IPAM, nothing of the agent's (no tokens, no node status).
+    const role = find('ClusterRole', 'tortie-kube-controllers')!;
+    const grants = new Set<string>();
+    for (const r of role.rules as Obj[]) for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) grants.add(`${g}/${res}:${v}`);
+    for (const g of ['/nodes:watch', '/pods:list', 'crd.projectcalico.org/ipamhandles:delete', 'crd.projectcalico.org/kubecontrollersconfigurations:get']) assert.ok(grants.has(g), g);
+    for (const g of ['/serviceaccounts/token:create', '/nodes/status:patch', '/pods/status:patch', 'crd.projectcalico.org/ippools:create']) assert.ok(!grants.has(g), `not ${g}`);
+    const binding = find('ClusterRoleBinding', 'tortie-kube-controllers')!;
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'tortie-kube-controllers', namespace: 'kube-system' }]);
   });
 });

@@ -23,7 +23,7 @@
 #   $CACHE/images/coredns-v1.12.1.tar  registry.k8s.io/coredns/coredns:v1.12.1 (kubeadm 1.34's)
 #   $CACHE/images/busybox-1.35.0.tar   tortie.local/busybox:1.35.0 (Debian's busybox-static)
 #   $CACHE/images/tortie-<version>.tar  tortie.local/tortie:<package.json version>: the node agent,
-#                                      tortiectl, tortie-install-cni and the CNI plugins (this tree's
+#                                      tortiectl, tortie-install-cni, tortie-kube-controllers and the CNI plugins (this tree's
 #                                      dist/ and production node_modules, run by this host's Node),
 #                                      BIRD 2, iproute2, nftables with their libraries, on busybox
 #                                      (images/tortie-rootfs.mjs). Rebuilt when any of it changes: its

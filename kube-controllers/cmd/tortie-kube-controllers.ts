@@ -2,10 +2,10 @@
 //   tortie-kube-controllers                      run the controllers (ENABLED_CONTROLLERS, default node)
 //   tortie-kube-controllers check-status -l|-r   liveness / readiness from the status file (exit 0 or 1),
 //                                                as calico-kube-controllers' /usr/bin/check-status
-import { ConfigError } from '../../libcalico-go/lib/config/datastore-config.js';
-import { KubeConfigError } from '../../libcalico-go/lib/backend/kubernetes/client.js';
-import { DEFAULT_STATUS_FILE, SettingError } from '../pkg/config.js';
-import { startControllers } from '../pkg/run.js';
+//
+// check-status loads only the status file's reader: it is the pod's probe, run every 10 s, and the
+// controllers' module graph (datastore clients) is loaded only to run them.
+import { DEFAULT_STATUS_FILE } from '../pkg/config.js';
 import { checkLiveness, checkReadiness } from '../pkg/status.js';
 
 const USAGE = 'usage: tortie-kube-controllers [check-status (-l | -r) [-f <status file>]]\n';
@@ -41,6 +41,12 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  const [{ ConfigError }, { KubeConfigError }, { SettingError }, { startControllers }] = await Promise.all([
+    import('../../libcalico-go/lib/config/datastore-config.js'),
+    import('../../libcalico-go/lib/backend/kubernetes/client.js'),
+    import('../pkg/config.js'),
+    import('../pkg/run.js'),
+  ]);
   let running: Awaited<ReturnType<typeof startControllers>>;
   try {
     running = await startControllers();

@@ -15,7 +15,7 @@ import { type DatastoreKind, type Mode, type Preset, parseLabels, parseServe } f
 
 const USAGE = `Usage:
   tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd] [--wait D | --no-wait]
-  tortie-lab up --kubernetes [--cni none|tortie|bridge] [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan] [--wait D | --no-wait]
+  tortie-lab up --kubernetes [--cni none|tortie|manifest|bridge] [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan] [--wait D | --no-wait]
   tortie-lab kubectl N -- KUBECTL-ARGS...       (the real kubectl, admin kubeconfig, in the master's network namespace)
   tortie-lab kubelet restart N NODE [--wait D | --no-wait]      (stops the node's kubelet by its recorded PID, starts a new one)
   tortie-lab containerd restart N NODE [--wait D | --no-wait]   (the same for containerd; its shims and containers keep running)

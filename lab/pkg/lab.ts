@@ -76,7 +76,9 @@ function ctlArgv(s: LabState, node?: NodePlan): { argv: string[]; env: NodeJS.Pr
     // The API server is on the master node's underlay address; a node's agent files are at the
     // standard paths of its own mount namespace.
     if (node) {
-      Object.assign(env, { TORTIE_RUN_DIR: '/var/run/calico', TORTIE_STATE_DIR: '/var/lib/calico', NODENAME: node.name });
+      // The lab's stand-in agent uses Calico's directories; the manifest's DaemonSet Tortie's own.
+      const own = s.kube.cni === 'manifest';
+      Object.assign(env, { TORTIE_RUN_DIR: own ? '/var/run/tortie' : '/var/run/calico', TORTIE_STATE_DIR: own ? '/var/lib/tortie' : '/var/lib/calico', NODENAME: node.name });
       return { argv: [...kube.nodeEnter(s, node), BIN('tortiectl'), ...cfg], env };
     }
     const m = s.plan.nodes.find((n) => n.name === s.kube!.master)!;
@@ -208,6 +210,9 @@ export async function up(opts: UpOptions, log: Log): Promise<LabState> {
   if (opts.cni !== undefined && !opts.kubernetes) throw new Error('--cni needs --kubernetes');
   if (opts.kubernetes && opts.datastore !== undefined) throw new Error('--datastore does not apply to --kubernetes (the datastore is the cluster\'s API)');
   if (opts.cni !== undefined && !CNI_KINDS.includes(opts.cni)) throw new Error(`--cni must be one of ${CNI_KINDS.join(', ')}, got ${opts.cni}`);
+  if (opts.cni === 'manifest' && opts.mode !== undefined && opts.mode !== 'bgp') {
+    throw new Error(`--mode ${opts.mode} does not apply to --cni manifest (manifests/tortie.yaml is applied as it is: calico_backend bird)`);
+  }
   if (opts.kubernetes) {
     const missing = kube.missingForKube(opts.cni ?? 'none');
     if (missing.length > 0) throw new Error(`up --kubernetes needs: ${missing.join(', ')} (scripts/build-kubernetes.sh, scripts/build-images.sh)`);
@@ -670,7 +675,7 @@ export async function ctl(lab: string, nodeName: string | undefined, args: strin
   const code = r.status ?? 1;
   const verb = args.find((a) => !a.startsWith('-'));
   // (A cluster without tortie has no agents to wait for.)
-  const agents = !s.kube || s.kube.cni === 'tortie';
+  const agents = !s.kube || s.kube.cni === 'tortie' || s.kube.cni === 'manifest';
   if (code === 0 && waitMs > 0 && verb && WRITE_VERBS.has(verb) && s.status === 'up' && agents) {
     await waitNodesReady(s.plan.nodes, waitMs, Date.now());
   }

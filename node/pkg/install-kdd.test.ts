@@ -336,8 +336,11 @@ describe('manifests/tortie.yaml on a real kube-apiserver, with only its own cred
       'crd.projectcalico.org/blockaffinities:delete': "releasing a block whose last address was freed (libcalico-go/lib/ipam/ipam.ts)",
       'crd.projectcalico.org/ipamblocks:delete': 'the same release: the emptied block itself',
       'crd.projectcalico.org/caliconodestatuses:update': 'the status rewrite every updatePeriodSeconds (10 s) after the first write, which creates it',
+      'crd.projectcalico.org/caliconodestatuses:get': 'the same rewrite: an update reads the current object first',
     };
     const unused = [...granted].filter((k) => !used.has(k)).sort();
-    assert.deepEqual(unused, Object.keys(notReached).sort(), `used: ${[...used].sort().join(' ')}`);
+    // (Listed grants may be reached too, depending on timing: the status rewrite comes 10 s after the
+    // first write, which a slow run reaches.)
+    assert.deepEqual(unused.filter((k) => !(k in notReached)), [], `every grant not used is explained; used: ${[...used].sort().join(' ')}`);
   });
 });

@@ -18,6 +18,9 @@
 // * BIRD dying is logged (exit code or signal) and it is started again after a delay that doubles
 //   from 0.5 s up to 10 s while it keeps dying, and starts over after it has run for 30 s.
 // * stop(): SIGTERM, then SIGKILL after stopTimeoutMs, by PID; removes bird.ctl and bird.pid.
+//   stop({ graceful: true }) first asks BIRD to `graceful restart`: its BGP sessions end without a
+//   Cease, so peers that negotiated graceful restart keep this node's routes (stale) until a new
+//   BIRD reconnects — the agent being replaced does not cut its pods off the other nodes.
 //
 // `wrapper` (or `netns`) prefixes every BIRD command line: `netns: 'n1'` runs
 // `ip netns exec n1 bird …`; `ip netns exec` execs BIRD in place, so the PID is still BIRD's.
@@ -574,8 +577,12 @@ export class BirdSupervisor {
     });
   }
 
-  /** Stops BIRD (SIGTERM, then SIGKILL) and removes its socket and pid file. */
-  stop(): Promise<void> {
+  /**
+   * Stops BIRD (SIGTERM, then SIGKILL) and removes its socket and pid file. `graceful`: BIRD's
+   * `graceful restart` first (peers keep the routes learned from it), SIGTERM only if it is not
+   * gone within stopTimeoutMs.
+   */
+  stop(opts: { graceful?: boolean } = {}): Promise<void> {
     this.stopRequested = true;
     if (this.restartTimer) {
       clearTimeout(this.restartTimer);
@@ -590,10 +597,22 @@ export class BirdSupervisor {
       this.state = 'stopping';
       const run = this.cur;
       if (run) {
-        try {
-          process.kill(run.pid, 'SIGTERM');
-        } catch {
-          // already gone
+        let asked = false;
+        if (opts.graceful) {
+          try {
+            await birdCommand(this.socketPath, 'graceful restart', { timeoutMs: this.o.stopTimeoutMs });
+            asked = true;
+            this.log.info(`Asked BIRD (pid ${run.pid}) for a graceful restart: peers keep this node's routes until it is back`);
+          } catch (e) {
+            this.log.warn(`BIRD (pid ${run.pid}) did not take \`graceful restart\` (${(e as Error).message}); stopping it with SIGTERM`);
+          }
+        }
+        if (!asked) {
+          try {
+            process.kill(run.pid, 'SIGTERM');
+          } catch {
+            // already gone
+          }
         }
         // The timer is cleared once BIRD exits, so it cannot keep the process alive afterwards.
         let timer: NodeJS.Timeout | undefined;

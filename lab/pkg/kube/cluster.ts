@@ -1,7 +1,8 @@
 // `tortie-lab up --kubernetes`: a real Kubernetes cluster on the lab's nodes. The control plane
 // (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) runs in the first node's network
 // and mount namespaces; every node runs containerd, the kubelet and kube-proxy (and, with
-// `--cni tortie`, tortie-node as a host process) in its own network namespace and its own mount
+// `--cni tortie`, tortie-node as a host process; with `--cni manifest`, Tortie's DaemonSet from
+// manifests/tortie.yaml) in its own network namespace and its own mount
 // namespace (nodefs.ts), all started with `nsenter --net --mount` (not `ip netns exec`, which
 // remounts /sys and hides the cgroup hierarchies) and recorded by PID.
 import { spawn } from 'node:child_process';
@@ -56,6 +57,16 @@ export interface KubeState {
   notes: string[];
 }
 
+/** Tortie's version (package.json): its image is tortie.local/tortie:<version>. */
+export function tortieVersion(): string {
+  return (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** Tortie's own image, as manifests/tortie.yaml names it. */
+export function tortieImage(): string {
+  return `tortie.local/tortie:${tortieVersion()}`;
+}
+
 /** Where scripts/build-kubernetes.sh and scripts/build-images.sh cache what the cluster runs. */
 export function kubeBinaries(env: NodeJS.ProcessEnv = process.env) {
   const cache = env.TORTIE_CACHE || '/var/cache/tortie';
@@ -70,7 +81,7 @@ export function kubeBinaries(env: NodeJS.ProcessEnv = process.env) {
     etcd: join(cache, 'etcd', env.TORTIE_ETCD_VERSION || 'v3.6.16', 'bin', 'etcd'),
     containerd: '/usr/bin/containerd',
     ctr: '/usr/bin/ctr',
-    images: [join(cache, 'images', 'pause-3.10.1.tar'), join(cache, 'images', 'agnhost-2.56.tar'), join(cache, 'images', 'coredns-v1.12.1.tar')],
+    images: [join(cache, 'images', 'pause-3.10.1.tar'), join(cache, 'images', 'agnhost-2.56.tar'), join(cache, 'images', 'coredns-v1.12.1.tar'), join(cache, 'images', `tortie-${tortieVersion()}.tar`)],
   };
 }
 
@@ -238,7 +249,7 @@ export async function upKube(s: LabState, opts: KubeUpOptions, log: Log): Promis
   await step(log, 'node filesystems', () => Promise.all(s.plan.nodes.map((n) => startMountNs(s, n))), () =>
     `a mount namespace per node (standard paths bound from ${join(s.dir, 'nodes', '<node>', 'fs')}), cgroup roots ${Object.values(s.kube!.cgroupRoots).join(', ')}`);
   await step(log, 'control plane', () => startControlPlane(s, master, pki), () => `etcd, kube-apiserver ${s.kube!.server}, controller-manager, scheduler in ${master.ns}`);
-  await step(log, 'containerd', () => Promise.all(s.plan.nodes.map((n) => startContainerd(s, n))), () => `${s.plan.nodes.length} × containerd 1.6 (pause 3.10.1, agnhost 2.56 imported)`);
+  await step(log, 'containerd', () => Promise.all(s.plan.nodes.map((n) => startContainerd(s, n))), () => `${s.plan.nodes.length} × containerd 1.6 (pause 3.10.1, agnhost 2.56, coredns v1.12.1, ${tortieImage()} imported)`);
   await step(log, 'kubelets', () => startKubelets(s, s.plan.nodes, pki), () => `${s.plan.nodes.length} registered`);
   await step(log, 'kube-proxy', async () => {
     for (const n of s.plan.nodes) startKubeProxy(s, n);
@@ -250,6 +261,7 @@ export async function upKube(s: LabState, opts: KubeUpOptions, log: Log): Promis
     await kubectl(s, ['apply', '-f', '-'], JSON.stringify(corednsManifest(Math.min(2, s.plan.nodes.length))));
   }, () => `CoreDNS (Service coredns ${DNS_SERVICE_IP}, the kubelets' clusterDNS; Pending until a CNI is installed)`);
   if (opts.cni === 'tortie') await step(log, 'cni tortie', () => installTortie(s, s.plan.nodes), () => 'CRDs, 10-tortie.conflist, tortie-node (kubernetes datastore) on every node');
+  else if (opts.cni === 'manifest') await step(log, 'cni manifest', () => installManifest(s, opts.waitMs, log), () => `kubectl apply -f manifests/tortie.yaml${opts.waitMs > 0 ? ': tortie-node Ready on every node' : ''}`);
   else if (opts.cni === 'bridge') await step(log, 'cni bridge', () => installBridge(s), () => 'bridge + host-local on each node\'s podCIDR, routes between nodes');
   if (opts.cni !== 'none' && opts.waitMs > 0) {
     const t = `--timeout=${Math.ceil(opts.waitMs / 1000)}s`;
@@ -328,7 +340,7 @@ async function startContainerd(s: LabState, node: NodePlan): Promise<void> {
     if (r.code !== 0) throw new Error(`ctr images import ${img} on ${node.name}: ${(r.stderr || r.stdout).trim()}`);
   }
   const r = await run([b.ctr, '--address', sock, '-n', 'k8s.io', 'images', 'ls', '-q']);
-  for (const want of [PAUSE_IMAGE, AGNHOST_IMAGE, COREDNS_IMAGE]) {
+  for (const want of [PAUSE_IMAGE, AGNHOST_IMAGE, COREDNS_IMAGE, tortieImage()]) {
     if (!r.stdout.split('\n').includes(want)) throw new Error(`${want} not in ${node.name}'s containerd after import: ${r.stdout}`);
   }
   // Every CNI configuration needs loopback (containerd sets up lo with it) and the chained plugins.
@@ -417,6 +429,50 @@ async function installTortie(s: LabState, nodes: readonly NodePlan[]): Promise<v
   }
   await Promise.all(recs.map(({ n, rec }) =>
     until(`tortie-node on ${n.name} opens its CNI socket`, rec, 60_000, () => accepts(join(nodeFsDir(nodeDir(s, n.name)), 'var/run/calico/cni.sock')))));
+}
+
+/** This tree's manifest. */
+export function manifestPath(): string {
+  return join(ROOT, 'manifests', 'tortie.yaml');
+}
+
+/**
+ * Whether the cached image was built from this tree (its build stamp records the content key of
+ * images/tortie-rootfs.mjs): undefined if so, else why not. Only read, never rebuilt here (the
+ * cache is shared; scripts/build-images.sh --only tortie rebuilds it).
+ */
+export async function tortieImageStale(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const cache = env.TORTIE_CACHE || '/var/cache/tortie';
+  const stampFile = join(cache, 'images', `.tortie-${tortieVersion()}.tar.stamp`);
+  let stamp: string;
+  try {
+    stamp = readFileSync(stampFile, 'utf8');
+  } catch {
+    return `no build stamp ${stampFile}`;
+  }
+  const r = await run([process.execPath, join(ROOT, 'images', 'tortie-rootfs.mjs'), '--root', ROOT, '--key'], { timeoutMs: 60_000 });
+  if (r.code !== 0) return `images/tortie-rootfs.mjs --key failed: ${r.stderr.trim()}`;
+  const key = r.stdout.trim();
+  return stamp.includes(`content=${key}`) ? undefined : `this tree's content key ${key.slice(0, 12)} is not the one it was built from`;
+}
+
+/**
+ * Tortie as an operator installs it: `kubectl apply -f manifests/tortie.yaml` (its image is already in
+ * every node's containerd), then, with a wait, the DaemonSet rolled out (every tortie-node pod Ready:
+ * its readiness probe passes).
+ */
+async function installManifest(s: LabState, waitMs: number, log: Log): Promise<void> {
+  const stale = await tortieImageStale();
+  if (stale) {
+    const note = `${tortieImage()} may not be this build (${stale}): scripts/build-images.sh --only tortie`;
+    s.kube!.notes.push(note);
+    writeState(s);
+    log(`  note: ${note}`);
+  }
+  await kubectl(s, ['apply', '-f', manifestPath()]);
+  if (waitMs > 0) {
+    await kubectl(s, ['-n', 'kube-system', 'rollout', 'status', 'daemonset/tortie-node', `--timeout=${Math.ceil(waitMs / 1000)}s`], undefined, waitMs + 15_000);
+  }
 }
 
 /** Debian's bridge + host-local on each node's podCIDR (allocated by the controller-manager). */

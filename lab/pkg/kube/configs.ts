@@ -14,8 +14,13 @@ export const CLUSTER_DOMAIN = 'cluster.local';
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10.1';
 export const AGNHOST_IMAGE = 'registry.k8s.io/e2e-test-images/agnhost:2.56';
 
-export type CniKind = 'none' | 'tortie' | 'bridge';
-export const CNI_KINDS: readonly CniKind[] = ['none', 'tortie', 'bridge'];
+/**
+ * none: no network (nodes NotReady); tortie: the lab's stand-in (host processes); manifest: Tortie
+ * installed as an operator does (manifests/tortie.yaml applied, its image in every containerd);
+ * bridge: Debian's bridge + host-local.
+ */
+export type CniKind = 'none' | 'tortie' | 'manifest' | 'bridge';
+export const CNI_KINDS: readonly CniKind[] = ['none', 'tortie', 'manifest', 'bridge'];
 
 /** Standard node paths (inside the node's mount namespace). */
 export const NODE_PATHS = {

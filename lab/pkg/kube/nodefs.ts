@@ -5,6 +5,8 @@
 //   - the standard paths of a Kubernetes node are bind mounts of per-node directories in the lab dir,
 //   - the labs root is bound back over its overlay (when it lies under one), so the lab's files are
 //     the real ones from inside too,
+//   - every mount is then made shared (new peer groups of this namespace only), as on a systemd
+//     host, so mountPropagation HostToContainer/Bidirectional work,
 //   - the vm./kernel. sysctls the kubelet checks (protectKernelDefaults: false) are bind mounts of
 //     regular files already holding the kubelet's values: it reads them as set and writes nothing to
 //     the machine (a write would land in the file).
@@ -88,6 +90,10 @@ for p in ${BOUND.join(' ')}; do
   mkdir -p "$p"; mount --bind "$src" "$p"
 done
 for k in ${Object.keys(KUBELET_SYSCTLS).join(' ')}; do mount --bind "$node/sysctl/$k" "/proc/sys/$k"; done
+# Shared, as systemd makes a host's mounts: the runtime's later mounts (pod network namespaces)
+# reach containers mounting them with HostToContainer. Peer groups of this namespace only: every
+# mount here was made private first, so nothing propagates to or from the machine.
+mount --make-rshared /
 echo mountns-ready
 exec sleep infinity
 `;

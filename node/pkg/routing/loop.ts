@@ -193,14 +193,17 @@ export class RoutingLoop {
     }
   }
 
-  /** Stops the loop, the kernel repair and BIRD (by its PID); routes stay in place. */
+  /**
+   * Stops the loop, the kernel repair and BIRD (by its PID, after BIRD's `graceful restart`: its
+   * peers keep this node's routes until a new agent's BIRD is back); routes stay in place.
+   */
   async stop(): Promise<void> {
     if (!this.runner.running) return;
     if (this.convergenceTimer) clearInterval(this.convergenceTimer);
     this.convergenceTimer = null;
     await this.runner.stop();
     await this.reconciler.stop();
-    if (this.bird) await this.bird.stop().catch((e) => this.log.warn(`Stopping BIRD: ${errText(e)}`));
+    if (this.bird) await this.bird.stop({ graceful: true }).catch((e) => this.log.warn(`Stopping BIRD: ${errText(e)}`));
     this.birdStarted = false;
     this.log.info('Routing loop stopped');
   }
