@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { type AgentResponse, makeCniHandler, vethPrefixFrom } from '../../cni-plugin/pkg/index.js';
 import type { Backend } from '../../libcalico-go/lib/backend/api.js';
+import type { KubernetesBackend } from '../../libcalico-go/lib/backend/kubernetes/kubernetes.js';
 import { IPAM } from '../../libcalico-go/lib/ipam/ipam.js';
 import { parseSelector } from '../../libcalico-go/lib/selector/index.js';
 import { configureKernel, ipv4OnlyPodDataplane, podnet } from '../../felix/index.js';
@@ -59,11 +60,25 @@ const cniHandler: CniHandler = async (req, ctx, signal) => {
         vethPrefix: vethPrefixFrom(typeof ctx.config.felix.params.interfacePrefix === 'string' ? ctx.config.felix.params.interfacePrefix : undefined),
         log: (level, msg) => (level === 'error' ? log.error(msg) : level === 'warning' ? log.warn(msg) : log.info(msg)),
         policyProgrammed: () => policyLoop.then((p) => p.runPass()),
+        ...(store.type === 'kubernetes' ? { podAnnotations: podAnnotationsReader(store as KubernetesBackend) } : {}),
       }),
     };
   }
   return current.handle(req, signal);
 };
+
+type Annotated = { metadata?: { annotations?: Record<string, string> } };
+
+/** The annotations of a pod and (when it names no pools itself) of its namespace, from the API. */
+function podAnnotationsReader(store: KubernetesBackend) {
+  return async (namespace: string, pod: string) => {
+    const p = await store.client.request<Annotated>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}`);
+    const podAnn = p.metadata?.annotations ?? {};
+    const ownPools = 'cni.projectcalico.org/ipv4pools' in podAnn || 'cni.projectcalico.org/ipv6pools' in podAnn;
+    const ns = ownPools ? {} : await store.client.request<Annotated>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`);
+    return { pod: podAnn, namespace: ns.metadata?.annotations ?? {} };
+  };
+}
 
 /**
  * Pods reach 169.254.1.1 through proxy ARP, which the kernel only answers when the host has a

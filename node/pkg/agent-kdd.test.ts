@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Conflist, runConflistAdd, runConflistDel } from '../../testing/cni-harness.js';
 import { missingKubernetesBinaries, startKubeApiserver, type TestKubeApiserver } from '../../testing/kube-apiserver.js';
 import { BIN, TestNode, inNs } from '../../testing/node-fixture.js';
+import { hostVethName } from '../../cni-plugin/pkg/naming/index.js';
 import { NsPortForwarder } from '../../testing/ns-forwarder.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -279,6 +280,67 @@ describe('tortie-node on the kubernetes datastore', { skip, timeout: 600_000 }, 
     assert.equal(handles.items.length, 0, 'no handle left');
     const blocks = await getJSON(['get', 'ipamblocks']);
     for (const b of blocks.items) assert.ok((b.spec.allocations as unknown[]).every((a) => a === null), 'no address allocated');
+  });
+
+  it("Calico's IPAM annotations: ipv4pools on the pod or its namespace, ipAddrs, ipAddrsNoIpam (with feature_control); a bad value fails the ADD with code 2 and leaves nothing", async () => {
+    const ann = (a: Record<string, string>) => a;
+    await kubectl(['create', '-f', '-'], {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'crd.projectcalico.org/v1', kind: 'IPPool', metadata: { name: 'second' }, spec: { cidr: '10.66.0.0/24', blockSize: 26, ipipMode: 'Never', vxlanMode: 'Never', nodeSelector: 'all()', natOutgoing: false } },
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'teamb', annotations: ann({ 'cni.projectcalico.org/ipv4pools': '["10.66.0.0/24"]' }) } },
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: 'teamb' } },
+        ...(
+          [
+            ['pooled', 'shop', { 'cni.projectcalico.org/ipv4pools': '["second"]' }],
+            ['nspooled', 'teamb', {}],
+            ['fixed', 'shop', { 'cni.projectcalico.org/ipAddrs': '["10.66.0.77"]' }],
+            ['badann', 'shop', { 'cni.projectcalico.org/ipv4pools': 'second' }],
+            ['noipam', 'shop', { 'cni.projectcalico.org/ipAddrsNoIpam': '["10.99.0.5"]' }],
+          ] as const
+        ).map(([name, ns, a]) => ({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name, namespace: ns, annotations: a },
+          spec: { nodeName: 'worker01', containers: [{ name, image: 'registry.k8s.io/e2e-test-images/agnhost:2.53' }] },
+        })),
+      ],
+    });
+    const handlesNow = async () => (await getJSON(['get', 'ipamhandles'])).items.map((h: Obj) => h.spec.handleID).sort() as string[];
+    await addPod('pooled');
+    assert.match(addr.pooled!, /^10\.66\.0\.\d+$/, 'the pod annotation names pool second');
+    await addPod('nspooled', 'teamb');
+    assert.match(addr.nspooled!, /^10\.66\.0\.\d+$/, "the namespace's annotation applies to a pod without one");
+    await addPod('fixed');
+    assert.equal(addr.fixed, '10.66.0.77', 'ipAddrs: exactly that address');
+    assert.match(inNs(podNs.fixed!, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']), /inet 10\.66\.0\.77\/32/);
+
+    const before = await handlesNow();
+    podNs.badann = node.makePodNs('badann');
+    const bad = await runConflistAdd(conflist(), runtime('badann'));
+    assert.equal(bad.ok, false);
+    assert.equal((bad.error as { code?: number }).code, 2, JSON.stringify(bad.error));
+    assert.match((bad.error as { msg?: string }).msg ?? '', /pod annotation cni\.projectcalico\.org\/ipv4pools="second" is not JSON/);
+    assert.deepEqual(await handlesNow(), before, 'no address allocated for the refused ADD');
+    assert.equal(inNs(node.hostNs, ['ip', '-o', 'link', 'show']).includes(hostVethName({ namespace: 'shop', pod: 'badann' }, '', 'cali')), false, 'no host veth left');
+
+    podNs.noipam = node.makePodNs('noipam');
+    const refused = await runConflistAdd(conflist(), runtime('noipam'));
+    assert.equal((refused.error as { code?: number } | undefined)?.code, 2, JSON.stringify(refused.error));
+    assert.match((refused.error as { msg?: string }).msg ?? '', /needs feature_control\.ip_addrs_no_ipam: true/);
+    const withFc: Conflist = { ...conflist(), plugins: [{ ...conflist().plugins[0]!, feature_control: { ip_addrs_no_ipam: true } }] };
+    const ok = await runConflistAdd(withFc, runtime('noipam'));
+    assert.ok(ok.ok, JSON.stringify(ok.error) + node.agentLog.slice(-2000));
+    assert.match(inNs(podNs.noipam!, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']), /inet 10\.99\.0\.5\/32/);
+    assert.deepEqual(await handlesNow(), before, 'ipAddrsNoIpam allocates nothing in IPAM');
+
+    for (const [name, ns] of [['pooled', 'shop'], ['nspooled', 'teamb'], ['fixed', 'shop']] as const) {
+      const r = await runConflistDel(conflist(), runtime(name, ns));
+      assert.ok(r.ok, JSON.stringify(r.error));
+    }
+    assert.ok((await runConflistDel(withFc, runtime('noipam'))).ok);
+    assert.deepEqual(await handlesNow(), [], 'every annotated pod released its address');
   });
 
   it('the API server unreachable from the node: the agent stays up, not ready, CNI ADD answers 11 at once; reachable again → ready by itself', async () => {

@@ -18,8 +18,8 @@
 // - `mtu` must be 0 (auto) or 68..65535; a JSON string is refused as Calico's Go decoder refuses it.
 // - `nodename` must be a lower-case DNS subdomain, so an unrendered manifest placeholder such as
 //   "__KUBERNETES_NODE_NAME__" fails here with a clear message instead of later.
-// - `feature_control.ip_addrs_no_ipam` and `feature_control.floating_ips` set to true are refused:
-//   the pod annotations they enable are not implemented.
+// - `feature_control.floating_ips` set to true is refused: the pod annotation it enables is not
+//   implemented.
 // - Any other `ipam.type` than tortie-ipam / calico-ipam is delegated: tortie-node executes that
 //   plugin from CNI_PATH (cni-plugin/pkg/plugin/delegate.ts), as Calico delegates to host-local.
 
@@ -341,11 +341,9 @@ export function parseNetConf(raw: Record<string, unknown>): TortieNetConf {
     ipAddrsNoIpam: optBool(fc, 'ip_addrs_no_ipam', 'feature_control.ip_addrs_no_ipam'),
     floatingIps: optBool(fc, 'floating_ips', 'feature_control.floating_ips'),
   };
-  // Both switch on pod annotations (cni.projectcalico.org/ipAddrsNoIpam, floatingIPs) that Tortie
-  // does not read: refused rather than accepted and ignored.
-  if (conf.featureControl.ipAddrsNoIpam) {
-    throw unsupported('feature_control.ip_addrs_no_ipam', true, 'is not supported by Tortie (the cni.projectcalico.org/ipAddrsNoIpam annotation is not implemented); remove it or set it to false');
-  }
+  // ip_addrs_no_ipam lets a pod's cni.projectcalico.org/ipAddrsNoIpam annotation take effect (the
+  // Kubernetes datastore; plugin/annotations.ts). floating_ips switches on an annotation Tortie does
+  // not read: refused rather than accepted and ignored.
   if (conf.featureControl.floatingIps) {
     throw unsupported('feature_control.floating_ips', true, 'is not supported by Tortie (floating IPs / IP NAT are not implemented); remove it or set it to false');
   }

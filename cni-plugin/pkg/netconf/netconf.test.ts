@@ -167,9 +167,9 @@ describe('parseNetConf: bad values name the field and the value', () => {
     rejects({ ipam: { type: '../bin/evil' } }, 2, /ipam\.type "\.\.\/bin\/evil"/, /not a path/);
   });
 
-  it('feature_control switches Tortie does not implement are refused when true → 2', () => {
+  it('feature_control: floating_ips (not implemented) refused when true → 2; ip_addrs_no_ipam accepted (the pod annotation it enables is read)', () => {
     rejects({ feature_control: { floating_ips: true } }, 2, /feature_control\.floating_ips true/, /not supported by Tortie/);
-    rejects({ feature_control: { ip_addrs_no_ipam: true } }, 2, /feature_control\.ip_addrs_no_ipam true/, /not supported by Tortie/);
+    assert.equal(parseNetConf(base({ feature_control: { ip_addrs_no_ipam: true } })).featureControl.ipAddrsNoIpam, true);
   });
 
   it('sections of the wrong JSON type → 7', () => {

@@ -33,6 +33,7 @@ import { parseIPAMOptions } from '../../ipamplugin/netconf.js';
 import { ErrAddressInUse, ErrNoAddresses, goTimestamp } from '../../ipamplugin/plugin.js';
 import { DEFAULT_VETH_PREFIX, hostVethName } from '../naming/index.js';
 import { type TortieNetConf, parseNetConf } from '../netconf/index.js';
+import { type IpamAnnotations, ipamAnnotations } from './annotations.js';
 import { execIpam } from './delegate.js';
 import { KeyedLock } from './keyed-lock.js';
 
@@ -75,6 +76,12 @@ export interface HandlerDeps {
    * (try again later) and is undone: a pod never starts without its policy.
    */
   policyWaitMs?: number;
+  /**
+   * The annotations of a pod and of its namespace (the Kubernetes datastore): Calico's
+   * cni.projectcalico.org/ipv4pools, ipv6pools, ipAddrs and ipAddrsNoIpam are honoured on ADD.
+   * Absent: annotations are not read (other datastores have no pods).
+   */
+  podAnnotations?: (namespace: string, pod: string) => Promise<{ pod: Record<string, string>; namespace: Record<string, string> }>;
 }
 
 interface Workload {
@@ -236,12 +243,25 @@ export function makeCniHandler(deps: HandlerDeps): Handle {
     return deps.defaultMTU();
   }
 
-  async function allocate(req: AgentRequest, conf: TortieNetConf, w: Workload, signal: AbortSignal): Promise<string[]> {
+  /** The pod's IPAM annotations (Kubernetes datastore), checked before anything is allocated. */
+  async function annotationsOf(conf: TortieNetConf, w: Workload): Promise<IpamAnnotations> {
+    if (!w.pod || !deps.podAnnotations) return {};
+    const a = await deps.podAnnotations(w.namespace, w.pod);
+    const r = ipamAnnotations(a.pod, a.namespace, conf.featureControl.ipAddrsNoIpam);
+    if ((r.ipAddrs || r.ipAddrsNoIpam) && !conf.ipam.inProcess) {
+      throw new CniError(ErrCode.UnsupportedField, `pod ${w.namespace}/${w.pod}: the ipAddrs annotations need ipam.type tortie-ipam or calico-ipam (the delegated plugin ${conf.ipam.type} does not read them)`);
+    }
+    return r;
+  }
+
+  async function allocate(req: AgentRequest, conf: TortieNetConf, w: Workload, ann: IpamAnnotations, signal: AbortSignal): Promise<string[]> {
+    // Addresses given outside IPAM: nothing to allocate (and nothing for DEL to release).
+    if (ann.ipAddrsNoIpam) return ann.ipAddrsNoIpam;
     if (!conf.ipam.inProcess) return execIpam(req, 'ADD');
     const opts = parseIPAMOptions(req.config.ipam);
     const attrs: Record<string, string> = { node: deps.nodeName, timestamp: goTimestamp(new Date()) };
     if (w.pod) Object.assign(attrs, { namespace: w.namespace, pod: w.pod });
-    const requested = (req.args.IP ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const requested = ann.ipAddrs ?? (req.args.IP ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
     for (const ip of requested) {
       if (!parseIP(ip)) throw new CniError(ErrCode.UnsupportedField, `invalid IP ${JSON.stringify(ip)} in CNI_ARGS`);
     }
@@ -274,8 +294,8 @@ export function makeCniHandler(deps: HandlerDeps): Handle {
         hostname: deps.nodeName,
         num4: opts.assignIPv4 ? 1 : 0,
         num6: opts.assignIPv6 ? 1 : 0,
-        ipv4Pools: opts.ipv4Pools,
-        ipv6Pools: opts.ipv6Pools,
+        ipv4Pools: ann.ipv4Pools ?? opts.ipv4Pools,
+        ipv6Pools: ann.ipv6Pools ?? opts.ipv6Pools,
       });
       return [...r.ipv4, ...r.ipv6].map((a) => a.ip);
     });
@@ -307,9 +327,11 @@ export function makeCniHandler(deps: HandlerDeps): Handle {
         } else if (prior && priorOwner !== '') {
           deps.log('info', `pod ${w.namespace}/${w.pod ?? w.wepName}: container ${req.containerId} replaces ${priorOwner} (sandbox re-created); ${priorOwner}'s addresses stay allocated until its DEL`);
         }
+        const ann = await annotationsOf(conf, w);
+        if (ann.poolsFrom) deps.log('info', `pod ${w.namespace}/${w.pod}: pools from its ${ann.poolsFrom}'s annotation: ${[...(ann.ipv4Pools ?? []), ...(ann.ipv6Pools ?? [])].join(', ')}`);
         signal.throwIfAborted();
         undo.push(() => release(req, conf, w));
-        const addrs = await allocate(req, conf, w, signal);
+        const addrs = await allocate(req, conf, w, ann, signal);
         const cidrs = addrs.map((a) => (a.includes('/') ? `${a.split('/')[0]}/${a.includes(':') ? 128 : 32}` : a.includes(':') ? `${a}/128` : `${a}/32`));
         signal.throwIfAborted();
         // wirePod undoes its own partial work; once it succeeded, a later failure unwires.
