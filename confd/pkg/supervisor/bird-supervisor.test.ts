@@ -288,4 +288,21 @@ describe('BirdSupervisor with a real BIRD in a test namespace', { skip: skip ?? 
       await second.stop();
     }
   });
+
+  it("stop({ graceful: true }) asks BIRD for `graceful restart` (no Cease to its peers; lab/kube-manifest.test.ts shows the peers' routes kept): BIRD exits by itself, nothing left", async () => {
+    const runDir = join(dir, 'graceful');
+    mkdirSync(runDir);
+    const g = new BirdSupervisor({ runDir, netns: ns, log });
+    await g.start(CONFIG_1);
+    const pid = g.status().pid!;
+    seenPids.push(pid);
+    const t0 = Date.now();
+    await g.stop({ graceful: true });
+    assert.equal(pidAlive(pid), false);
+    assert.ok(Date.now() - t0 < 5_000, 'BIRD left within the stop timeout (no SIGTERM/SIGKILL needed)');
+    assert.ok(log.lines.includes(`INFO Asked BIRD (pid ${pid}) for a graceful restart: peers keep this node's routes until it is back`), log.lines.join('\n'));
+    assert.ok(!log.lines.some((l) => l.includes(`BIRD (pid ${pid}) did not`)), log.lines.join('\n'));
+    assert.equal(existsSync(g.socketPath), false);
+    assert.equal(g.status().state, 'stopped');
+  });
 });
