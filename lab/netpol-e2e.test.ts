@@ -41,11 +41,11 @@ export const SUBSET = [
   'Netpol [LinuxOnly] NetworkPolicy between server and client using UDP should enforce policy based on Ports',
 ];
 
-function escape(s: string): string {
+function reEscape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-export const SUBSET_FOCUS = SUBSET.map((n) => `^\\[sig-network\\] ${escape(n)} \\[Feature:NetworkPolicy\\]$`).join('|');
+export const SUBSET_FOCUS = SUBSET.map((n) => `^\\[sig-network\\] ${reEscape(n)} \\[Feature:NetworkPolicy\\]$`).join('|');
 
 const dir = mkdtempSync(join(tmpdir(), 'tortie-netpol-e2e-'));
 const env = { ...process.env, TORTIE_LAB_DIR: dir };
