@@ -45,7 +45,7 @@ function reEscape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-export const SUBSET_FOCUS = SUBSET.map((n) => `^\\[sig-network\\] ${reEscape(n)} \\[Feature:NetworkPolicy\\]$`).join('|');
+export const SUBSET_FOCUS = SUBSET.map((n) => `\\[sig-network\\] ${reEscape(n)} \\[Feature:NetworkPolicy\\]`).join('|');
 
 const dir = mkdtempSync(join(tmpdir(), 'tortie-netpol-e2e-'));
 const env = { ...process.env, TORTIE_LAB_DIR: dir };

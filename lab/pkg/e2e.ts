@@ -138,7 +138,8 @@ export function parseJUnit(xml: string, keep: (name: string) => boolean): SpecRe
   for (let m = re.exec(xml); m; m = re.exec(xml)) {
     const head = m[1]!;
     const body = m[3] ?? '';
-    const name = attr(head, 'name') ?? '';
+    // Ginkgo names a spec "[It] <container texts> <spec text>"; the focus sees it without "[It] ".
+    const name = (attr(head, 'name') ?? '').replace(/^\[It\] /, '');
     if (!keep(name)) continue;
     const st = attr(head, 'status');
     const failure = /<(failure|error)\b([^>]*)>([\s\S]*?)<\/\1>|<(failure|error)\b([^>]*)\/>/.exec(body);
