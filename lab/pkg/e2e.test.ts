@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { e2eArgv, formatSummary, parseJUnit } from './e2e.js';
+import { e2eArgv, formatSummary, parseJUnit, passStats } from './e2e.js';
 import type { LabState } from './state.js';
 
 // The shape Ginkgo v2's JUnit reporter writes (the e2e framework's junit_01.xml).
@@ -88,5 +88,23 @@ describe('e2e: command line', () => {
 
   it('refuses a lab that is not a Kubernetes cluster', () => {
     assert.throws(() => e2eArgv({ name: 'p', plan: { nodes: [] } } as unknown as LabState, { focus: 'x', procs: 1, reportDir: '/r' }), /lab p is not a Kubernetes cluster/);
+  });
+});
+
+describe('e2e: the agents\' policy passes', () => {
+  const log = [
+    '2026-12-04 22:41:10.000 [INFO][1] policy/loop.ts: Policy: wrote table inet tortie-filter (startup; 1 change(s) in one transaction): read 900 ms, compile 1 ms, diff 0 ms, nft 99 ms; 1 local endpoint(s)',
+    '2026-12-04 22:41:12.766 [INFO][11411] policy/loop.ts: Policy: wrote table inet tortie-filter (policy changed; 2 change(s) in one transaction): read 343 ms, compile 11.38 ms, diff 0.06 ms, nft 163.37 ms; 15 local endpoint(s), 3 polic(ies), 76 chains, 5 sets, 242 rules',
+    '2026-12-04 22:41:14.657 [INFO][11411] cniserver.ts: CNI DEL container 375e67cfbe06: ok (1.614 s)',
+    '2026-12-04 22:41:15.644 [INFO][11411] policy/loop.ts: Policy: wrote table inet tortie-filter (policy changed; 15 change(s) in one transaction): read 504 ms, compile 0.42 ms, diff 0.06 ms, nft 87.97 ms; 11 local endpoint(s)',
+  ].join('\n');
+
+  it('counts the passes inside the run and gives their quantiles', () => {
+    const p = passStats([log, ''], new Date('2026-12-04T22:41:11Z'), new Date('2026-12-04T22:42:00Z'));
+    assert.deepEqual(p, { count: 2, p50Ms: 517.8, p90Ms: 592.5, maxMs: 592.5, readP50Ms: 343, nftP50Ms: 88 });
+  });
+
+  it('none in the window: undefined', () => {
+    assert.equal(passStats([log], new Date('2026-12-05T00:00:00Z'), new Date('2026-12-05T01:00:00Z')), undefined);
   });
 });

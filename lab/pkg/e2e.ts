@@ -4,10 +4,10 @@
 // --provider=local. The JUnit report the framework writes is read back into passed / failed /
 // skipped spec names.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import { mustReadState, type LabState } from './state.js';
+import { labDir, mustReadState, type LabState } from './state.js';
 import { NSENTER, kubeBinaries } from './kube/cluster.js';
 import { run } from './sys.js';
 
@@ -52,6 +52,48 @@ export interface E2ESummary {
   failed: SpecResult[];
   /** Specs that matched the focus but were skipped (in the spec or by --ginkgo.skip). */
   skipped: SpecResult[];
+  /** The agents' policy passes that wrote the table during the run (all nodes), when their logs exist. */
+  passes?: PassStats;
+}
+
+export interface PassStats {
+  count: number;
+  /** read + compile + diff + nft of each pass, milliseconds. */
+  p50Ms: number;
+  p90Ms: number;
+  maxMs: number;
+  /** Medians of each phase. */
+  readP50Ms: number;
+  nftP50Ms: number;
+}
+
+const PASS_RE = /Policy: wrote table [^(]+\(.*\): read ([\d.]+) ms, compile ([\d.]+) ms, diff ([\d.]+) ms, nft ([\d.]+) ms/;
+
+function quantile(sorted: number[], q: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+/** The policy passes logged by tortie-node (node/pkg/policy/loop.ts) between two instants; undefined if none. */
+export function passStats(logs: string[], from: Date, to: Date): PassStats | undefined {
+  const total: number[] = [];
+  const read: number[] = [];
+  const nft: number[] = [];
+  for (const text of logs) {
+    for (const line of text.split('\n')) {
+      const m = PASS_RE.exec(line);
+      if (!m) continue;
+      const at = new Date(line.slice(0, 23).replace(' ', 'T') + 'Z');
+      if (!(at >= from && at <= to)) continue;
+      const [r, c, d, n] = [m[1], m[2], m[3], m[4]].map(Number) as [number, number, number, number];
+      total.push(r + c + d + n);
+      read.push(r);
+      nft.push(n);
+    }
+  }
+  if (total.length === 0) return undefined;
+  for (const a of [total, read, nft]) a.sort((x, y) => x - y);
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return { count: total.length, p50Ms: round(quantile(total, 0.5)), p90Ms: round(quantile(total, 0.9)), maxMs: round(total.at(-1)!), readP50Ms: round(quantile(read, 0.5)), nftP50Ms: round(quantile(nft, 0.5)) };
 }
 
 export function e2eBinaries(env: NodeJS.ProcessEnv = process.env): { e2eTest: string; ginkgo: string } {
@@ -158,7 +200,10 @@ export function parseJUnit(xml: string, keep: (name: string) => boolean): SpecRe
   return out;
 }
 
-/** Runs the suite against a lab; writes <reportDir>/e2e.log, junit_01.xml (the framework's) and summary.json. */
+/**
+ * Runs the suite against a lab; writes <reportDir>/e2e.log, junit_01.xml (the framework's),
+ * summary.json and a copy of each node's agent.log (with --cni tortie).
+ */
 export async function runE2E(labName: string, o: E2EOptions, log: (l: string) => void): Promise<E2ESummary> {
   const s = mustReadState(labName);
   const b = e2eBinaries();
@@ -181,6 +226,14 @@ export async function runE2E(labName: string, o: E2EOptions, log: (l: string) =>
     child.once('exit', (code, sig) => resolve(code ?? (sig ? 128 : 1)));
   }).finally(() => closeSync(fd));
   const seconds = (Date.now() - t0) / 1000;
+  // The agents' logs (each policy pass with its timings) outlive the lab in the report.
+  const agentLogs: string[] = [];
+  for (const n of s.plan.nodes) {
+    const agentLog = join(labDir(labName), 'nodes', n.name, 'agent.log');
+    if (!existsSync(agentLog)) continue;
+    copyFileSync(agentLog, join(o.reportDir, `agent-${n.name}.log`));
+    agentLogs.push(readFileSync(agentLog, 'utf8'));
+  }
   const junit = join(o.reportDir, 'junit_01.xml');
   if (!existsSync(junit)) throw new Error(`e2e exited ${exitCode} without ${junit}; see ${logFile}:\n${readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n')}`);
   const focus = new RegExp(o.focus);
@@ -200,6 +253,7 @@ export async function runE2E(labName: string, o: E2EOptions, log: (l: string) =>
     passed: specs.filter((r) => r.status === 'passed'),
     failed: specs.filter((r) => r.status === 'failed'),
     skipped: specs.filter((r) => r.status === 'skipped'),
+    passes: passStats(agentLogs, new Date(startedAt), new Date()),
   };
   writeFileSync(join(o.reportDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   return summary;
@@ -211,6 +265,10 @@ export function formatSummary(r: E2ESummary): string {
     `e2e on lab ${r.lab} (cni ${r.cni}), focus ${JSON.stringify(r.focus)}${r.skip ? `, skip ${JSON.stringify(r.skip)}` : ''}, procs ${r.procs}`,
     `${r.passed.length} passed, ${r.failed.length} failed, ${r.skipped.length} skipped in ${r.seconds.toFixed(0)}s (load ${r.loadBefore.join(' ')} → ${r.loadAfter.join(' ')}); exit ${r.exitCode}`,
   ];
+  if (r.passes) {
+    const p = r.passes;
+    lines.push(`agents: ${p.count} policy passes wrote the table; pass p50 ${p.p50Ms} ms, p90 ${p.p90Ms} ms, max ${p.maxMs} ms (read p50 ${p.readP50Ms} ms, nft p50 ${p.nftP50Ms} ms)`);
+  }
   for (const f of r.failed) lines.push(`FAIL ${f.name} (${f.seconds.toFixed(1)}s)`, ...(f.message ? f.message.split('\n').map((l) => `    ${l}`) : []));
   for (const k of r.skipped) lines.push(`SKIP ${k.name}${k.message ? `: ${k.message.split('\n')[0]}` : ''}`);
   for (const p of r.passed) lines.push(`PASS ${p.name} (${p.seconds.toFixed(1)}s)`);
