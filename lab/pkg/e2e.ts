@@ -192,7 +192,7 @@ export function parseJUnit(xml: string, keep: (name: string) => boolean): SpecRe
     else status = 'passed';
     const r: SpecResult = { name, status, seconds: Number(attr(head, 'time') ?? '0') };
     if (failure) {
-      const msg = attr(failure[2] ?? failure[5] ?? '', 'message') ?? unescapeXml(failure[3] ?? '');
+      const msg = attr(failure[2] ?? failure[5] ?? '', 'message') || unescapeXml(failure[3] ?? '');
       r.message = msg.split('\n').slice(0, 12).join('\n');
     } else if (skipped) r.message = attr(skipped[1]!, 'message');
     out.push(r);
