@@ -1,13 +1,16 @@
 // tortie-lab: a throwaway Tortie cluster in network namespaces (nodes, underlay, datastore, pods
 // through the real CNI path), for trying things and for tests. See USAGE.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseExpectation } from '../../libcalico-go/lib/policy/matrix.js';
 import { caseFiles } from '../../libcalico-go/lib/policy/truth-table.js';
 import { runConnectivity } from '../../libcalico-go/lib/connectivity/plan.js';
 import { LabDriver } from '../pkg/connectivity.js';
 import { liveTrace } from '../pkg/trace-live.js';
+import { formatSummary, runE2E, sctpMissing } from '../pkg/e2e.js';
 import { FAULTS, breakFault, healFault, parseFault } from '../pkg/faults.js';
 import * as lab from '../pkg/lab.js';
+import { mustReadState } from '../pkg/state.js';
 import { parseDuration } from '../pkg/readiness.js';
 import { formatCase, formatTotals, runTruth, truthJson } from '../pkg/truth.js';
 import type { CniKind } from '../pkg/kube/configs.js';
@@ -17,6 +20,8 @@ const USAGE = `Usage:
   tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd] [--wait D | --no-wait]
   tortie-lab up --kubernetes [--cni none|tortie|manifest|bridge] [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan] [--wait D | --no-wait]
   tortie-lab kubectl N -- KUBECTL-ARGS...       (the real kubectl, admin kubeconfig, in the master's network namespace)
+  tortie-lab e2e N [--focus RE] [--skip RE] [--procs K] [--report-dir D] [-- E2E-TEST-ARGS...]
+                                                (the upstream e2e suite against the cluster; default focus Netpol)
   tortie-lab kubelet restart N NODE [--wait D | --no-wait]      (stops the node's kubelet by its recorded PID, starts a new one)
   tortie-lab containerd restart N NODE [--wait D | --no-wait]   (the same for containerd; its shims and containers keep running)
   tortie-lab pod add N NODE NS/POD [--labels k=v,...] [--serve PORT[/tcp|/udp],...] [--wait D | --no-wait]
@@ -66,7 +71,7 @@ interface Parsed {
   rest: string[];
 }
 
-const VALUE_FLAGS = new Set(['cni', 'name', 'nodes', 'preset', 'mode', 'datastore', 'labels', 'serve', 'port', 'proto', 'expect', 'node', 'timeout', 'settle', 'wait']);
+const VALUE_FLAGS = new Set(['cni', 'name', 'nodes', 'preset', 'mode', 'datastore', 'labels', 'serve', 'port', 'proto', 'expect', 'node', 'timeout', 'settle', 'wait', 'focus', 'skip', 'procs', 'report-dir']);
 
 function parse(argv: string[]): Parsed {
   const dd = argv.indexOf('--');
@@ -128,6 +133,31 @@ function need(p: Parsed, n: number, what: string): string[] {
 }
 
 const log = (line: string) => process.stdout.write(line + '\n');
+
+/** `e2e`: the upstream suite; SCTP-connectivity specs skipped only when this kernel has no SCTP. */
+async function e2eVerb(name: string, p: Parsed): Promise<number> {
+  const focus = str(p, 'focus') ?? 'Netpol';
+  const procs = int(p, 'procs') ?? 1;
+  if (procs < 1 || procs > 8) throw new UsageError(`--procs must be 1–8, got ${procs}`);
+  try {
+    new RegExp(focus);
+  } catch {
+    throw new UsageError(`--focus is not a regular expression: ${focus}`);
+  }
+  let skip = str(p, 'skip');
+  const noSctp = await sctpMissing(mustReadState(name));
+  if (noSctp) {
+    log(`e2e: this kernel lacks SCTP (${noSctp}): specs tagged [Feature:SCTPConnectivity] are skipped`);
+    skip = skip ? `${skip}|SCTPConnectivity` : 'SCTPConnectivity';
+  }
+  const reportDir = resolve(str(p, 'report-dir') ?? `e2e-${name}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const r = await runE2E(name, { focus, skip, procs, reportDir, extra: p.rest }, log);
+  const text = formatSummary(r);
+  writeFileSync(join(reportDir, 'summary.txt'), text);
+  process.stdout.write(text);
+  log(`e2e: report in ${reportDir} (summary.txt, summary.json, junit_01.xml, e2e.log)`);
+  return r.failed.length === 0 && r.passed.length > 0 && r.exitCode === 0 ? 0 : 1;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [verb, ...args] = argv;
@@ -291,6 +321,11 @@ async function main(argv: string[]): Promise<number> {
       allowOnly(p);
       const [name] = need(p, 1, 'kubectl N -- ARGS...');
       return lab.kubectl(name!, p.rest);
+    }
+    case 'e2e': {
+      allowOnly(p, 'focus', 'skip', 'procs', 'report-dir');
+      const [name] = need(p, 1, 'e2e N');
+      return e2eVerb(name!, p);
     }
     case 'kubelet':
     case 'containerd': {
