@@ -654,7 +654,7 @@ export async function nsAdd(lab: string, name: string, labels: Record<string, st
     s.k8sNamespaces = { ...(s.k8sNamespaces ?? {}), [name]: labels };
     writeState(s);
     const shown = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
-    log(`namespace ${name}: profile kns.${name}${shown ? ` (labels ${shown})` : ''}`);
+    log(`namespace ${name}: ${kdd.isKdd(s) ? `Namespace object (the backend derives kns.${name})` : `profile kns.${name}`}${shown ? ` (labels ${shown})` : ''}`);
   });
 }
 
