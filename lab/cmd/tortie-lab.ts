@@ -320,7 +320,7 @@ async function main(argv: string[]): Promise<number> {
     case 'kubectl': {
       allowOnly(p);
       const [name] = need(p, 1, 'kubectl N -- ARGS...');
-      return lab.kubectl(name!, p.rest);
+      return lab.kubectlVerb(name!, p.rest);
     }
     case 'e2e': {
       allowOnly(p, 'focus', 'skip', 'procs', 'report-dir');

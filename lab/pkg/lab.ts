@@ -721,6 +721,23 @@ export function kubectl(lab: string, args: string[]): number {
   return r.status ?? 1;
 }
 
+/** kubectl verbs that write; after one, `tortie-lab kubectl` on a --datastore kubernetes lab waits as `ctl` does. */
+const KUBECTL_WRITE_VERBS = new Set(['apply', 'create', 'replace', 'delete', 'patch', 'label', 'annotate', 'edit']);
+
+/**
+ * The `kubectl` verb: the real kubectl (see kubectl()); on a `--datastore kubernetes` lab, after a
+ * successful write, waits (up to `waitMs`; 0 = not) until every node's policy loop has programmed a
+ * pass that started after it, as `ctl` does after a tortiectl write.
+ */
+export async function kubectlVerb(lab: string, args: string[], waitMs: number = DEFAULT_WAIT_MS): Promise<number> {
+  const code = kubectl(lab, args);
+  const s = mustReadState(lab);
+  if (code === 0 && waitMs > 0 && kdd.isKdd(s) && s.status === 'up' && args.some((a) => KUBECTL_WRITE_VERBS.has(a))) {
+    await waitNodesReady(s.plan.nodes, waitMs, Date.now());
+  }
+  return code;
+}
+
 /**
  * Stops a cluster node's kubelet or containerd by its recorded PID and starts a new one; with a CNI
  * installed, waits until the Node is Ready again with a status posted after the restart.
