@@ -100,16 +100,34 @@ YAML
   show tortiectl policy explain "web/${a1%% *}" "web/$(pods web app=nginx-b | head -1 | cut -d' ' -f1)" 80/TCP
   lab ctl "$LAB" -- policy explain "web/${a1%% *}" "web/$(pods web app=nginx-b | head -1 | cut -d' ' -f1)" 80/TCP || true
 }
+# scripts/demo.sh --datastore kubernetes: the same demo on the Kubernetes API datastore (a real
+# kube-apiserver in the lab; nodes, namespaces and pods are API objects; the NetworkPolicy is applied
+# with kubectl), plus what Calico keeps there, seen with kubectl.
+DS=()
+kdd_inspect() {
+  local c
+  for c in "get nodes -o wide" "get pods -A -o wide" "get ippools" "get ipamblocks,blockaffinities" "get ipamhandles"; do
+    # shellcheck disable=SC2086
+    show kubectl $c;                       lab kubectl "$LAB" -- $c
+  done
+}
+# A Kubernetes NetworkPolicy from stdin: with kubectl on the kubernetes datastore, else tortiectl.
+apply_k8s_policy() {
+  if [ ${#DS[@]} -gt 0 ]; then show kubectl apply -f -; lab kubectl "$LAB" -- apply -f -
+  else show calicoctl apply -f - "(a Kubernetes NetworkPolicy)"; lab ctl "$LAB" -- apply -f -; fi
+}
 if [ "${1:-}" = "--kubernetes" ]; then
   kube_demo
   exit 0
+elif [ "${1:-}" = "--datastore" ] && [ "${2:-}" = "kubernetes" ] && [ $# -eq 2 ]; then
+  DS=(--datastore kubernetes)
 elif [ $# -gt 0 ]; then
-  echo "usage: scripts/demo.sh [--kubernetes]" >&2
+  echo "usage: scripts/demo.sh [--kubernetes | --datastore kubernetes]" >&2
   exit 2
 fi
 
 step "Bringing up the seed's cluster (5 nodes, BGP full mesh, pool default-pool 10.233.64.0/18, blockSize 24)"
-lab up --name "$LAB" --preset seed --mode bgp
+lab up --name "$LAB" --preset seed --mode bgp "${DS[@]}"
 
 step "Pods, through the real CNI path (tortie → portmap → bandwidth)"
 lab pod add "$LAB" worker01 default/nginx-1 --serve 80 --labels app=nginx
@@ -132,13 +150,13 @@ show calicoctl get ippool -o wide;         lab ctl "$LAB" -- get ippool -o wide
 show calicoctl get workloadendpoints -A;   lab ctl "$LAB" -- get workloadendpoints -A
 show calicoctl ipam show --show-blocks;    lab ctl "$LAB" -- ipam show --show-blocks
 show ip route "(on worker02)";             lab exec "$LAB" worker02 -- ip route
+if [ ${#DS[@]} -gt 0 ]; then kdd_inspect; fi
 
 step "Connectivity: every pod to every pod, TCP port 80"
 lab probe "$LAB" --port 80
 
 step "Network policy (the seed's \"policy type k8s\"): only kube-system may reach the nginx pods"
-show calicoctl apply -f - "(a Kubernetes NetworkPolicy)"
-lab ctl "$LAB" -- apply -f - <<'YAML'
+apply_k8s_policy <<'YAML'
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: nginx-from-kube-system, namespace: default}
@@ -159,7 +177,7 @@ cat > "$EXPECT" <<'JSON'
  "default/nginx-2": {"default/nginx-1": false, "default/nginx-3": false},
  "default/nginx-3": {"default/nginx-1": false, "default/nginx-2": false}}
 JSON
-# No waiting either: `ctl … apply` returned when every node had programmed the policy.
+# No waiting either: `ctl … apply` (and `kubectl apply` on the kubernetes datastore) returned when every node had programmed the policy.
 lab probe "$LAB" --port 80 --expect "$EXPECT"
 show tortiectl policy explain default/nginx-2 default/nginx-1 80/TCP
 lab ctl "$LAB" -- policy explain default/nginx-2 default/nginx-1 80/TCP || true

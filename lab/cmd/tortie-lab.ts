@@ -17,9 +17,9 @@ import type { CniKind } from '../pkg/kube/configs.js';
 import { type DatastoreKind, type Mode, type Preset, parseLabels, parseServe } from '../pkg/topology.js';
 
 const USAGE = `Usage:
-  tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd] [--wait D | --no-wait]
+  tortie-lab up [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan|crosssubnet] [--datastore embedded|etcd|kubernetes] [--wait D | --no-wait]
   tortie-lab up --kubernetes [--cni none|tortie|manifest|bridge] [--name N] [--nodes K | --preset seed] [--mode bgp|vxlan] [--wait D | --no-wait]
-  tortie-lab kubectl N -- KUBECTL-ARGS...       (the real kubectl, admin kubeconfig, in the master's network namespace)
+  tortie-lab kubectl N -- KUBECTL-ARGS...       (the real kubectl, admin kubeconfig, in the master's network namespace; --datastore kubernetes: in tl-N-api)
   tortie-lab e2e N [--focus RE] [--skip RE] [--procs K] [--report-dir D] [-- E2E-TEST-ARGS...]
                                                 (the upstream e2e suite against the cluster; default focus Netpol)
   tortie-lab kubelet restart N NODE [--wait D | --no-wait]      (stops the node's kubelet by its recorded PID, starts a new one)
@@ -320,7 +320,7 @@ async function main(argv: string[]): Promise<number> {
     case 'kubectl': {
       allowOnly(p);
       const [name] = need(p, 1, 'kubectl N -- ARGS...');
-      return lab.kubectl(name!, p.rest);
+      return lab.kubectlVerb(name!, p.rest);
     }
     case 'e2e': {
       allowOnly(p, 'focus', 'skip', 'procs', 'report-dir');

@@ -10,6 +10,7 @@ import { type Expectation, type Matrix, formatMatrix, matrixJson, mismatches, su
 import { notReadyReporters, procRoutes, routesTo } from './readiness.js';
 import { type DatastoreInfo, type LabState, type PodRecord, type ProcRecord, labDir, listLabNames, mustReadState, readState, withLock, writeState } from './state.js';
 import * as kube from './kube/cluster.js';
+import * as kdd from './kdd.js';
 import { CNI_KINDS, type CniKind } from './kube/configs.js';
 import { IP, ipBatch, killPid, mapLimit, netnsList, netnsPids, pidAlive, run, spawnInNs } from './sys.js';
 import {
@@ -234,6 +235,7 @@ export async function up(opts: UpOptions, log: Log): Promise<LabState> {
       processes: [],
       datastore: opts.kubernetes
         ? { type: 'kubernetes', kubeconfig: join(dir, 'kube', 'admin.conf') }
+        : plan.datastore === 'kubernetes' ? { type: 'kubernetes', kubeconfig: kdd.kddKubeconfig({ dir }, 'admin') }
         : plan.datastore === 'embedded' ? { type: 'embedded', path: join(dir, 'datastore.db') } : { type: 'etcdv3', endpoints: `http://${plan.etcdAddress}:2379` },
       pods: {},
     };
@@ -255,7 +257,10 @@ export async function up(opts: UpOptions, log: Log): Promise<LabState> {
         log(`lab ${plan.name} is up in ${((Date.now() - t0) / 1000).toFixed(2)}s (tortie-lab kubectl ${plan.name} -- get nodes)`);
         return s;
       }
-      if (plan.etcdNs) await step(log, 'etcd', () => startEtcd(s), () => `${s.datastore.endpoints} in ${plan.etcdNs}`);
+      if (plan.datastore === 'kubernetes') {
+        await step(log, 'kube-apiserver', () => kdd.startKddApi(s), (x) => x);
+        await step(log, 'nodes', () => kdd.createNodes(s, plan.nodes), () => `${plan.nodes.length} Kubernetes Node objects (InternalIP = underlay address)`);
+      } else if (plan.etcdNs) await step(log, 'etcd', () => startEtcd(s), () => `${s.datastore.endpoints} in ${plan.etcdNs}`);
       else log(`  datastore: embedded ${s.datastore.path}`);
       await step(log, 'pool', () => ctlCapture(s, ['apply', '-f', '-'], JSON.stringify(poolResource(plan.pool))), () =>
         `${plan.pool.name} ${plan.pool.cidr} blockSize ${plan.pool.blockSize} ipip ${plan.pool.ipipMode} vxlan ${plan.pool.vxlanMode}`);
@@ -297,6 +302,8 @@ async function startEtcd(s: LabState): Promise<void> {
 
 async function startAgents(s: LabState, nodes: readonly NodePlan[] = s.plan.nodes): Promise<void> {
   const base: NodeJS.ProcessEnv = { PATH, ...datastoreEnv(s.datastore) };
+  // The agents use their own identity (bound to cluster-admin), as calico-node its service account.
+  if (kdd.isKdd(s)) base.KUBECONFIG = kdd.kddKubeconfig(s, 'tortie-node');
   const started: { node: NodePlan; rec: ProcRecord; socket: string }[] = [];
   for (const node of nodes) {
     const d = nodeDirs(s, node.name);
@@ -334,6 +341,7 @@ export function conflist(s: LabState, node: NodePlan): Conflist {
     policy: { type: 'k8s' },
   };
   if (s.datastore.type === 'embedded') Object.assign(main, { datastore_type: 'embedded', datastore_path: s.datastore.path });
+  else if (s.datastore.type === 'kubernetes') Object.assign(main, { datastore_type: 'kubernetes', kubernetes: { kubeconfig: kdd.kddKubeconfig(s, 'tortie-node') } });
   else Object.assign(main, { datastore_type: 'etcdv3', etcd_endpoints: s.datastore.endpoints });
   const plugins: Conflist['plugins'] = [main as Conflist['plugins'][number]];
   if (existsSync(join(CNI_DIR, 'portmap'))) plugins.push({ type: 'portmap', snat: true, capabilities: { portMappings: true } });
@@ -358,8 +366,10 @@ export function namedPorts(serve: readonly ServeSpec[]): { name: string; port: n
  * WorkloadEndpoint at ADD (cni-plugin/pkg/plugin/handler.ts), so the endpoint is complete from
  * its first version (no window where policy sees a pod without its labels).
  */
-export function podCniArgs(pod: Pick<PodRecord, 'namespace' | 'name' | 'containerId' | 'labels' | 'serve'>): string {
+export function podCniArgs(pod: Pick<PodRecord, 'namespace' | 'name' | 'containerId' | 'labels' | 'serve'>, kubeletOnly = false): string {
   const args = [`IgnoreUnknown=1`, `K8S_POD_NAMESPACE=${pod.namespace}`, `K8S_POD_NAME=${pod.name}`, `K8S_POD_INFRA_CONTAINER_ID=${pod.containerId}`];
+  // On the kubernetes datastore the labels and ports are the Pod object's: only what a kubelet passes.
+  if (kubeletOnly) return args.join(';');
   const labels = Object.entries(pod.labels);
   if (labels.length > 0) args.push(`K8S_POD_LABELS=${labels.map(([k, v]) => `${k}=${v}`).join(',')}`);
   if (pod.serve.length > 0) args.push(`K8S_POD_PORTS=${namedPorts(pod.serve).map((p) => `${p.name}:${p.port}/${p.protocol}`).join(',')}`);
@@ -377,7 +387,7 @@ function runtimeOpts(s: LabState, node: NodePlan, pod: PodRecord) {
     containerId: pod.containerId,
     netns: `/run/netns/${pod.netns}`,
     ifname: 'eth0',
-    args: podCniArgs(pod),
+    args: podCniArgs(pod, kdd.isKdd(s)),
     cacheDir: join(s.dir, 'cni-cache'),
     cniPath: [join(ROOT, 'bin'), CNI_DIR],
     wrapper: [IP, 'netns', 'exec', node.ns],
@@ -428,6 +438,7 @@ export async function nodeAdd(lab: string, name: string, log: Log, waitMs: numbe
     await ipBatch(null, namespaceLines([node.ns]));
     await ipBatch(s.plan.lanNs, [`link add ${node.lanIf} type veth peer name eth0 netns ${node.ns}`, `link set ${node.lanIf} master ${sn.bridge}`, `link set ${node.lanIf} up`]);
     await ipBatch(node.ns, hostLines(node.address, sn.prefixLen, sn.gateway));
+    if (kdd.isKdd(s)) await kdd.createNodes(s, [node]);
     await startAgents(s, [node]);
     // Every node, not only the new one: the others' sessions with it count too.
     if (waitMs > 0) await waitNodesReady(s.plan.nodes, waitMs);
@@ -484,6 +495,11 @@ export async function nodeDel(lab: string, nodeName: string, log: Log): Promise<
     s.namespaces = s.namespaces.filter((n) => n !== node.ns);
     writeState(s);
     // The Node resource goes too (its blocks and BGP sessions with it); best effort.
+    if (kdd.isKdd(s)) {
+      await kdd.deleteNode(s, node.name).catch((e: Error) => log(`warning: ${e.message}`));
+      log(`node ${node.name} removed from lab ${lab}`);
+      return;
+    }
     const r = await run([...ctlArgv(s).argv, 'delete', 'node', node.name], { env: ctlArgv(s).env });
     if (r.code !== 0) log(`warning: tortiectl delete node ${node.name}: ${(r.stderr || r.stdout).trim()}`);
     log(`node ${node.name} removed from lab ${lab}`);
@@ -513,7 +529,8 @@ export async function podAdd(lab: string, nodeName: string, refText: string, opt
     // As in Kubernetes, the namespace exists before its pods: a namespace never given to `ns add`
     // gets its kns.<ns> profile (no labels) unless one is there already.
     if (!s.k8sNamespaces?.[ref.namespace]) {
-      await ctlCapture(s, ['create', '--skip-exists', '-f', '-'], JSON.stringify(namespaceProfile(ref.namespace)));
+      if (kdd.isKdd(s)) await kdd.applyNamespace(s, ref.namespace, {});
+      else await ctlCapture(s, ['create', '--skip-exists', '-f', '-'], JSON.stringify(namespaceProfile(ref.namespace)));
       s.k8sNamespaces = { ...(s.k8sNamespaces ?? {}), [ref.namespace]: {} };
       writeState(s);
     }
@@ -532,6 +549,8 @@ export async function podAdd(lab: string, nodeName: string, refText: string, opt
     if (!s.namespaces.includes(pod.netns)) s.namespaces.push(pod.netns);
     writeState(s);
     try {
+      // On the kubernetes datastore the Pod object comes first (as the kubelet's), then the CNI ADD.
+      if (kdd.isKdd(s)) await kdd.createPod(s, pod);
       await makePodNs(pod.netns);
       const add = await runConflistAdd(conflist(s, node), runtimeOpts(s, node, pod));
       if (!add.ok) throw new Error(`CNI ADD failed: ${add.error?.msg ?? ''}${add.error?.details ? ` (${add.error.details})` : ''}\n${add.error?.stderr ?? ''}${tail(nodeDirs(s, node.name).log, 8)}`);
@@ -587,6 +606,7 @@ async function removePod(s: LabState, pod: PodRecord): Promise<string[]> {
     await ipBatch(null, [`netns del ${pod.netns}`]);
   }
   s.namespaces = s.namespaces.filter((n) => n !== pod.netns);
+  if (kdd.isKdd(s)) await kdd.deletePod(s, pod).catch((e: Error) => warnings.push(e.message));
   return warnings;
 }
 
@@ -628,11 +648,13 @@ export async function nsAdd(lab: string, name: string, labels: Record<string, st
   await withLock(lab, async () => {
     const s = mustReadState(lab);
     mustBeUp(s);
-    await ctlCapture(s, ['apply', '-f', '-'], JSON.stringify(namespaceProfile(name, labels)));
+    // On the kubernetes datastore the Namespace object: the backend derives kns.<name> from it.
+    if (kdd.isKdd(s)) await kdd.applyNamespace(s, name, labels);
+    else await ctlCapture(s, ['apply', '-f', '-'], JSON.stringify(namespaceProfile(name, labels)));
     s.k8sNamespaces = { ...(s.k8sNamespaces ?? {}), [name]: labels };
     writeState(s);
     const shown = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
-    log(`namespace ${name}: profile kns.${name}${shown ? ` (labels ${shown})` : ''}`);
+    log(`namespace ${name}: ${kdd.isKdd(s) ? `Namespace object (the backend derives kns.${name})` : `profile kns.${name}`}${shown ? ` (labels ${shown})` : ''}`);
   });
 }
 
@@ -685,11 +707,35 @@ export async function ctl(lab: string, nodeName: string | undefined, args: strin
 /** The real kubectl with the lab cluster's admin kubeconfig (in the master node's network namespace). */
 export function kubectl(lab: string, args: string[]): number {
   const s = mustReadState(lab);
-  if (!s.kube) throw new Error(`lab ${lab} has no Kubernetes cluster (up --kubernetes)`);
+  if (kdd.isKdd(s)) {
+    // `up --datastore kubernetes`: the lab's kube-apiserver, from its namespace.
+    const argv = kdd.kddKubectlArgv(s);
+    const r = spawnSync(argv[0]!, [...argv.slice(1), ...args], { stdio: 'inherit', env: kdd.kddKubectlEnv(s) });
+    if (r.error) throw r.error;
+    return r.status ?? 1;
+  }
+  if (!s.kube) throw new Error(`lab ${lab} has no Kubernetes cluster (up --kubernetes or --datastore kubernetes)`);
   const argv = kube.kubectlArgv(s);
   const r = spawnSync(argv[0]!, [...argv.slice(1), ...args], { stdio: 'inherit', env: kube.kubectlEnv(s) });
   if (r.error) throw r.error;
   return r.status ?? 1;
+}
+
+/** kubectl verbs that write; after one, `tortie-lab kubectl` on a --datastore kubernetes lab waits as `ctl` does. */
+const KUBECTL_WRITE_VERBS = new Set(['apply', 'create', 'replace', 'delete', 'patch', 'label', 'annotate', 'edit']);
+
+/**
+ * The `kubectl` verb: the real kubectl (see kubectl()); on a `--datastore kubernetes` lab, after a
+ * successful write, waits (up to `waitMs`; 0 = not) until every node's policy loop has programmed a
+ * pass that started after it, as `ctl` does after a tortiectl write.
+ */
+export async function kubectlVerb(lab: string, args: string[], waitMs: number = DEFAULT_WAIT_MS): Promise<number> {
+  const code = kubectl(lab, args);
+  const s = mustReadState(lab);
+  if (code === 0 && waitMs > 0 && kdd.isKdd(s) && s.status === 'up' && args.some((a) => KUBECTL_WRITE_VERBS.has(a))) {
+    await waitNodesReady(s.plan.nodes, waitMs, Date.now());
+  }
+  return code;
 }
 
 /**

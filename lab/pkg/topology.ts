@@ -3,10 +3,10 @@
 import { createHash } from 'node:crypto';
 
 export type Mode = 'bgp' | 'vxlan' | 'crosssubnet';
-export type DatastoreKind = 'embedded' | 'etcd';
+export type DatastoreKind = 'embedded' | 'etcd' | 'kubernetes';
 
 export const MODES: readonly Mode[] = ['bgp', 'vxlan', 'crosssubnet'];
-export const DATASTORES: readonly DatastoreKind[] = ['embedded', 'etcd'];
+export const DATASTORES: readonly DatastoreKind[] = ['embedded', 'etcd', 'kubernetes'];
 export const PRESETS = ['seed'] as const;
 export type Preset = (typeof PRESETS)[number];
 
@@ -53,7 +53,7 @@ export interface LabPlan {
   preset?: Preset;
   lanNs: string;
   routerNs: string;
-  /** Set when datastore is etcd. */
+  /** Set when datastore is etcd (`<prefix>etcd`: etcd) or kubernetes (`<prefix>api`: kube-apiserver and its etcd). */
   etcdNs?: string;
   etcdAddress?: string;
   subnets: SubnetPlan[];
@@ -154,8 +154,8 @@ export function planLab(opts: PlanOptions): LabPlan {
     preset: opts.preset,
     lanNs: `${prefix}lan`,
     routerNs: `${prefix}rtr`,
-    etcdNs: datastore === 'etcd' ? `${prefix}etcd` : undefined,
-    etcdAddress: datastore === 'etcd' ? '10.0.0.2' : undefined,
+    etcdNs: datastore === 'etcd' ? `${prefix}etcd` : datastore === 'kubernetes' ? `${prefix}api` : undefined,
+    etcdAddress: datastore === 'embedded' ? undefined : '10.0.0.2',
     subnets,
     nodes,
     pool,

@@ -18,6 +18,7 @@ import {
 } from '../../libcalico-go/lib/policy/truth-table.js';
 import { type Log, ctlCapture, nsAdd, podAdd, probe } from './lab.js';
 import { type Expectation, type Matrix, type Mismatch, formatMatrix, matrixJson, mismatches, summary } from '../../libcalico-go/lib/policy/matrix.js';
+import { kddKubectl, isKdd, kubectlDocumentsText } from './kdd.js';
 import { mustReadState } from './state.js';
 import type { ServeSpec } from './topology.js';
 
@@ -113,7 +114,19 @@ function probeProto(p: Probe): { proto: 'tcp' | 'udp' | 'icmp'; port?: number } 
 async function removePolicies(lab: string, docs: readonly Record<string, unknown>[]): Promise<void> {
   if (docs.length === 0) return;
   // Reverse order: policies before the tiers they live in.
-  await ctlCapture(mustReadState(lab), ['delete', '--skip-not-exists', '-f', '-'], documentsText([...docs].reverse()));
+  const s = mustReadState(lab);
+  if (isKdd(s)) await kddKubectl(s, ['delete', '--ignore-not-found', '-f', '-'], kubectlDocumentsText([...docs].reverse()));
+  else await ctlCapture(s, ['delete', '--skip-not-exists', '-f', '-'], documentsText([...docs].reverse()));
+}
+
+/**
+ * Applies a case's policies: with tortiectl, or on the kubernetes datastore with the real kubectl
+ * (Kubernetes NetworkPolicies as they are, Calico kinds as their crd.projectcalico.org/v1 objects).
+ */
+async function applyPolicies(lab: string, docs: readonly Record<string, unknown>[]): Promise<void> {
+  const s = mustReadState(lab);
+  if (isKdd(s)) await kddKubectl(s, ['apply', '-f', '-'], kubectlDocumentsText(docs));
+  else await ctlCapture(s, ['apply', '-f', '-'], documentsText(docs));
 }
 
 /** Runs case files in order against the lab; builds the e2e model first. */
@@ -132,7 +145,7 @@ export async function runTruth(lab: string, files: readonly string[], opts: Trut
       previous = [];
       if (c.policies.length > 0) {
         previous = c.policies;
-        await ctlCapture(mustReadState(lab), ['apply', '-f', '-'], documentsText(c.policies));
+        await applyPolicies(lab, c.policies);
         await sleep(opts.settleMs ?? 1500);
       }
       const probes: ProbeOutcome[] = [];
