@@ -152,6 +152,13 @@ describe('tortie-lab up --datastore kubernetes: real kube-apiserver, 31 truth ta
       assert.ok(Date.now() < deadline, `label extra=yes not on the endpoint: ${JSON.stringify(w.metadata.labels)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
+    // A Pod made with kubectl beforehand is not the lab's: `pod add` of that name is refused and leaves it.
+    await ok('kubectl', name, '--', '-n', 'shop', 'run', 'mine', '--image=registry.k8s.io/pause:3.10.1', '--overrides={"spec":{"nodeName":"node1"}}');
+    const refused = await lab('pod', 'add', name, 'node1', 'shop/mine');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /already exists/);
+    assert.equal(state().pods['shop/mine'], undefined);
+    await ok('kubectl', name, '--', '-n', 'shop', 'get', 'pod', 'mine');
     await ok('pod', 'del', name, 'shop/web');
     const gone = await lab('kubectl', name, '--', '-n', 'shop', 'get', 'pod', 'web');
     assert.notEqual(gone.code, 0, 'the Pod object is deleted with the pod');

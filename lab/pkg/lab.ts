@@ -545,12 +545,13 @@ export async function podAdd(lab: string, nodeName: string, refText: string, opt
       servers: [],
       phase: 'adding',
     };
+    // On the kubernetes datastore the Pod object comes first (the kubelet's runs the CNI ADD for an
+    // existing Pod); one that exists already (not the lab's) is refused and left alone.
+    if (kdd.isKdd(s)) await kdd.createPod(s, pod);
     s.pods[key] = pod;
     if (!s.namespaces.includes(pod.netns)) s.namespaces.push(pod.netns);
     writeState(s);
     try {
-      // On the kubernetes datastore the Pod object comes first (as the kubelet's), then the CNI ADD.
-      if (kdd.isKdd(s)) await kdd.createPod(s, pod);
       await makePodNs(pod.netns);
       const add = await runConflistAdd(conflist(s, node), runtimeOpts(s, node, pod));
       if (!add.ok) throw new Error(`CNI ADD failed: ${add.error?.msg ?? ''}${add.error?.details ? ` (${add.error.details})` : ''}\n${add.error?.stderr ?? ''}${tail(nodeDirs(s, node.name).log, 8)}`);

@@ -94,6 +94,11 @@ describe('lab topology', () => {
     assert.throws(() => nodeNames({ nodes: 0 }), /--nodes/);
     assert.throws(() => planLab({ name: 'x', mode: 'ipip' as never }), /--mode/);
     assert.throws(() => planLab({ name: 'x', datastore: 'kdd' as never }), /--datastore/);
+    // kubernetes: the API's namespace takes etcd's place on the underlay (10.0.0.2).
+    const k = planLab({ name: 'kd', datastore: 'kubernetes' });
+    assert.deepEqual([k.datastore, k.etcdNs, k.etcdAddress], ['kubernetes', 'tl-kd-api', '10.0.0.2']);
+    assert.ok(planNamespaces(k).includes('tl-kd-api'));
+    assert.ok(lanLines(k).includes('link add e0 type veth peer name eth0 netns tl-kd-api'));
     assert.deepEqual(parsePodRef('default/nginx-1'), { namespace: 'default', name: 'nginx-1' });
     assert.throws(() => parsePodRef('nginx'), /NAMESPACE\/POD/);
     assert.throws(() => parsePodRef('a.b/c'), /namespace/);
